@@ -1,0 +1,79 @@
+"""SAST layer blocks: lava-dl SLAYER CUBA blocks with a :class:`SastCubaNeuron`.
+
+Each block is the SLAYER abstract block (same synapse, same ``export_hdf5``
+writing NetX ``dense`` / ``conv`` / ``flatten`` layers with a ``CUBA`` neuron);
+only the neuron is swapped for one with a spike-mode switch.  Defaults differ
+from SLAYER in two deliberate ways: no axonal delays (Lava runs delayed nets
+~250x slower), and ``delay_shift=False`` because NetX staggers each layer's
+reset by one step, which absorbs Lava's one-step synaptic latency (measured
+spike-for-spike by ``netx_export.verify``).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from lava.lib.dl.slayer.block import base
+from lava.lib.dl.slayer.synapse import layer as synapse
+
+from .neuron import SastCubaNeuron
+
+
+def _make_neuron(params: dict[str, Any]) -> SastCubaNeuron:
+    return SastCubaNeuron(**params)
+
+
+class _SastBlock:
+    """Mixin: neuron access for spike-mode switching and recording."""
+
+    neuron: SastCubaNeuron
+
+    def set_spike_mode(self, mode: str) -> None:
+        self.neuron.spike_mode = mode
+
+
+class Dense(_SastBlock, base.AbstractDense):
+    """Fully connected CUBA-LIF block (NCT or NCHWT input)."""
+
+    def __init__(self, neuron_params: dict[str, Any], in_neurons: int,
+                 out_neurons: int, weight_scale: float = 1,
+                 pre_hook_fx: Optional[Any] = None, delay_shift: bool = False,
+                 count_log: bool = False) -> None:
+        super().__init__(neuron_params, in_neurons, out_neurons,
+                         weight_scale=weight_scale, pre_hook_fx=pre_hook_fx,
+                         delay=False, delay_shift=delay_shift, count_log=count_log)
+        self.neuron = _make_neuron(neuron_params)
+        self.synapse = synapse.Dense(**self.synapse_params)
+        self.synapse.pre_hook_fx = pre_hook_fx or self.neuron.weight_hook
+        del self.neuron_params
+        del self.synapse_params
+
+
+class Conv(_SastBlock, base.AbstractConv):
+    """2-D convolutional CUBA-LIF block (NCHWT input); use ``stride`` to downsample."""
+
+    def __init__(self, neuron_params: dict[str, Any], in_features: int,
+                 out_features: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, weight_scale: float = 1,
+                 pre_hook_fx: Optional[Any] = None, delay_shift: bool = False,
+                 count_log: bool = False) -> None:
+        super().__init__(neuron_params, in_features, out_features, kernel_size,
+                         stride=stride, padding=padding, weight_scale=weight_scale,
+                         pre_hook_fx=pre_hook_fx, delay=False,
+                         delay_shift=delay_shift, count_log=count_log)
+        self.neuron = _make_neuron(neuron_params)
+        self.synapse = synapse.Conv(**self.synapse_params)
+        self.synapse.pre_hook_fx = pre_hook_fx or self.neuron.weight_hook
+        del self.neuron_params
+        del self.synapse_params
+
+
+class Flatten(base.AbstractFlatten):
+    """NCHWT -> N(CHW)T; exports as a NetX ``flatten`` layer."""
+
+
+def set_spike_mode(module: torch.nn.Module, mode: str) -> None:
+    """Switch every :class:`SastCubaNeuron` inside ``module`` to ``mode``."""
+    for m in module.modules():
+        if isinstance(m, SastCubaNeuron):
+            m.spike_mode = mode

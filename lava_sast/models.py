@@ -1,0 +1,136 @@
+"""SAST networks: sequences of SAST blocks that export to NetX hdf5.
+
+A network is described by a plain, JSON-able ``arch`` list so checkpoints can
+rebuild it; :func:`default_arch` gives the default net of each dataset.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence
+
+import h5py
+import numpy as np
+import torch
+
+from . import block
+from .neuron import SastCubaNeuron
+
+#: Loihi CUBA parameters shared by every layer (threshold in SLAYER units:
+#: vThMant = 64 * threshold; decays as fractions of 4096).
+DEFAULT_NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
+
+
+def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
+                 hidden: Optional[int] = None) -> list[dict[str, Any]]:
+    """Default layer list for ``dataset`` with input ``(C, H, W)``."""
+    c, h, w = input_shape
+    if dataset in ("dvsgesture", "shapes"):
+        return [
+            {"type": "conv", "out": 16, "kernel": 5, "stride": 2, "padding": 2},
+            {"type": "conv", "out": 32, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "flatten"},
+            {"type": "dense", "out": hidden or 128},
+            {"type": "dense", "out": num_classes},
+        ]
+    return [{"type": "dense", "out": hidden or (128 if c * h * w < 1000 else 256)},
+            {"type": "dense", "out": num_classes}]
+
+
+class SastNetwork(torch.nn.Module):
+    """Feed-forward SAST network on input ``[N, C, H, W, T]``.
+
+    Dense-first networks see the input flattened in ``(C, H, W)`` order; the
+    exported NetX network expects the same order.
+    """
+
+    def __init__(self, arch: list[dict[str, Any]], input_shape: Sequence[int],
+                 neuron: Optional[dict[str, float]] = None, beta: float = 5.0,
+                 weight_scale: float = 2.0) -> None:
+        super().__init__()
+        self.arch = [dict(layer) for layer in arch]
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.neuron_params = {**DEFAULT_NEURON, **(neuron or {}), "beta": float(beta)}
+        self.weight_scale = weight_scale
+        self.blocks = torch.nn.ModuleList()
+        self.conv_input = arch[0]["type"] == "conv"
+        c, h, w = self.input_shape
+        features = c if self.conv_input else c * h * w
+        for layer in arch:
+            kind = layer["type"]
+            if kind == "conv":
+                self.blocks.append(block.Conv(
+                    self.neuron_params, features, layer["out"], layer["kernel"],
+                    stride=layer.get("stride", 1), padding=layer.get("padding", 0),
+                    weight_scale=weight_scale))
+                features = layer["out"]
+            elif kind == "flatten":
+                self.blocks.append(block.Flatten())
+                features = None  # known after the first forward pass
+            elif kind == "dense":
+                if features is None:
+                    features = self._flat_features()
+                self.blocks.append(block.Dense(self.neuron_params, features, layer["out"],
+                                               weight_scale=weight_scale))
+                features = layer["out"]
+            else:
+                raise ValueError(f"unknown layer type {kind!r} in arch")
+        self(torch.zeros(1, *self.input_shape, 2))  # fixes neuron shapes for export
+
+    def _flat_features(self) -> int:
+        x = torch.zeros(1, *self.input_shape, 1)
+        with torch.no_grad():
+            for b in self.blocks:
+                x = b(x)
+        return int(np.prod(x.shape[1:-1]))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild the network (saved in checkpoints)."""
+        return {"arch": self.arch, "input_shape": list(self.input_shape),
+                "neuron": {k: v for k, v in self.neuron_params.items() if k != "beta"},
+                "beta": self.neuron_params["beta"], "weight_scale": self.weight_scale}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "SastNetwork":
+        return cls(config["arch"], config["input_shape"], config["neuron"],
+                   config["beta"], config["weight_scale"])
+
+    def neurons(self) -> list[SastCubaNeuron]:
+        """Spiking neurons, one per weighted block, input to output."""
+        return [b.neuron for b in self.blocks if hasattr(b, "neuron")]
+
+    def weighted_blocks(self) -> list[torch.nn.Module]:
+        return [b for b in self.blocks if hasattr(b, "synapse")]
+
+    def set_spike_mode(self, mode: str) -> None:
+        block.set_spike_mode(self, mode)
+
+    def forward(self, x: torch.Tensor, return_layers: bool = False):
+        """Output spikes ``[N, classes, T]``; with ``return_layers`` also the
+        input of every weighted block (for SynOps)."""
+        if x.dim() != 5 or tuple(x.shape[1:4]) != self.input_shape:
+            raise ValueError(f"expected input [N, {', '.join(map(str, self.input_shape))}, T], "
+                             f"got {tuple(x.shape)}")
+        if not self.conv_input:
+            x = x.reshape(x.shape[0], -1, x.shape[-1])
+        layer_inputs = []
+        for b in self.blocks:
+            if hasattr(b, "synapse"):
+                layer_inputs.append(x)
+            x = b(x)
+        return (x, layer_inputs) if return_layers else x
+
+    def export_hdf5(self, filename: str | os.PathLike) -> None:
+        """Write the NetX hdf5 (8-bit SLAYER weights) atomically to ``filename``."""
+        tmp = f"{filename}.tmp"
+        with h5py.File(tmp, "w") as h:
+            layers = h.create_group("layer")
+            offset = 0
+            if self.conv_input:
+                inp = layers.create_group("0")
+                inp.create_dataset("type", (1,), "S10", [b"input"])
+                inp.create_dataset("shape", data=np.array(self.input_shape))
+                offset = 1
+            for i, b in enumerate(self.blocks):
+                b.export_hdf5(layers.create_group(f"{i + offset}"))
+        os.replace(tmp, filename)

@@ -1,0 +1,91 @@
+"""Sharpness-Aware Minimization (Foret et al., ICLR 2021) over any torch optimizer.
+
+One SAM step takes two forward/backward passes: climb from ``w`` to
+``w + e`` with ``e = rho * g / ||g||`` (adaptive SAM: ``e = rho * w^2 g /
+||w g||``, Kwon et al. 2021), compute the gradient there, restore ``w`` and let
+the base optimizer step with that gradient.  ``rho = 0`` is exactly the base
+optimizer (one pass, no climb).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+
+class SAM:
+    """Wrap ``base_optimizer`` with sharpness-aware two-pass steps.
+
+    Use :meth:`step` with a closure that zeroes gradients, runs forward and
+    backward and returns the loss; or call :meth:`first_step`, recompute the
+    gradient, then :meth:`second_step`.
+    """
+
+    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05,
+                 adaptive: bool = False, eps: float = 1e-12) -> None:
+        if rho < 0:
+            raise ValueError(f"rho must be >= 0, got {rho}")
+        self.base_optimizer = base_optimizer
+        self.rho = float(rho)
+        self.adaptive = adaptive
+        self.eps = eps
+        self._climb: dict[torch.Tensor, torch.Tensor] = {}
+
+    @property
+    def param_groups(self):
+        return self.base_optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.base_optimizer.zero_grad(set_to_none=set_to_none)
+
+    def _params_with_grad(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield p
+
+    def _grad_norm(self) -> torch.Tensor:
+        norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2)
+                 for p in self._params_with_grad()]
+        if not norms:
+            return torch.tensor(0.0)
+        return torch.stack(norms).norm(2)
+
+    @torch.no_grad()
+    def first_step(self) -> None:
+        """Move the weights to the ascent point ``w + e`` (uses current gradients)."""
+        scale = self.rho / (self._grad_norm() + self.eps)
+        self._climb = {}
+        for p in self._params_with_grad():
+            e = (p.pow(2) if self.adaptive else 1.0) * p.grad * scale.to(p)
+            p.add_(e)
+            self._climb[p] = e
+
+    @torch.no_grad()
+    def second_step(self) -> None:
+        """Return to ``w`` and take the base optimizer step with the ascent-point gradient."""
+        for p, e in self._climb.items():
+            p.sub_(e)
+        self._climb = {}
+        self.base_optimizer.step()
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One SAM update; ``closure`` must zero grads, compute loss, backward, return loss.
+
+        Returns the loss at the original weights ``w``.
+        """
+        loss = closure()
+        if self.rho == 0:
+            self.base_optimizer.step()
+            return loss
+        self.first_step()
+        closure()
+        self.second_step()
+        return loss
+
+    def state_dict(self) -> dict:
+        return {"base": self.base_optimizer.state_dict(), "rho": self.rho,
+                "adaptive": self.adaptive}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base_optimizer.load_state_dict(state["base"])

@@ -1,0 +1,229 @@
+"""Training CLI: ``python -m lava_sast.train`` (no arguments: embedded default).
+
+Trains a surrogate-forward SNN, plain (``--method baseline``) or with SAM
+(``--method sast``), then measures how much accuracy survives the swap to
+hard spikes and to 8/4-bit fixed-point deployment.  Writes into ``--out``:
+``checkpoint.pt`` (atomic, ``--resume`` continues), ``network.net`` (NetX
+hdf5) and ``report.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from lava.lib.dl.slayer.classifier import Rate
+from lava.lib.dl.slayer.loss import SpikeRate
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_atomic
+from .datasets import DATASETS, DEFAULT_DATASET, DatasetError, load_dataset
+from .evaluate import evaluate
+from .models import SastNetwork, default_arch
+from .sam import SAM
+
+CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example a non-finite loss)."""
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; saved in the checkpoint and the report."""
+
+    dataset: str = DEFAULT_DATASET
+    data_dir: Optional[str] = None
+    method: str = "sast"
+    rho: float = 0.3
+    adaptive: bool = True
+    beta: float = 1.0
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 3e-3
+    seed: int = 0
+    hidden: Optional[int] = None
+    bin_us: Optional[int] = None
+    n_bins: Optional[int] = None
+    train_samples: Optional[int] = None
+    test_samples: Optional[int] = None
+    true_rate: float = 0.2
+    false_rate: float = 0.03
+    hardware_eval: bool = True
+    out: str = "runs/default"
+
+    @property
+    def effective_rho(self) -> float:
+        return self.rho if self.method == "sast" else 0.0
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
+    arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden)
+    return SastNetwork(arch, input_shape, beta=cfg.beta)
+
+
+def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: SAM,
+                loss_fx: torch.nn.Module, epoch: int) -> dict[str, float]:
+    """One epoch of surrogate-forward training; raises on a non-finite loss."""
+    model.train()
+    model.set_spike_mode("surrogate")
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
+    for batch, (x, y) in enumerate(bar):
+        out_holder: dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            out = model(x)
+            loss = loss_fx(out, y)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch}, "
+                                    f"batch {batch}")
+            loss.backward()
+            out_holder.setdefault("out", out.detach())
+            return loss
+
+        loss = optimizer.step(closure)
+        total_loss += float(loss.detach()) * len(y)
+        correct += int((Rate.predict(out_holder["out"]) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
+
+
+def _report(cfg: TrainConfig, model: SastNetwork, test, history: list[dict],
+            epoch_seconds: list[float], out: Path) -> dict[str, Any]:
+    sur = evaluate(model, test, "surrogate")
+    hard = evaluate(model, test, "hard")
+    report: dict[str, Any] = {
+        "method": cfg.method, "rho": cfg.effective_rho, "dataset": cfg.dataset,
+        "epochs": len(history), "seed": cfg.seed, "beta": cfg.beta,
+        "surrogate_accuracy": sur.accuracy, "hard_accuracy": hard.accuracy,
+        "transfer_gap": 100.0 * (sur.accuracy - hard.accuracy),
+        "hard_synops_per_sample": hard.synops_per_sample,
+        "hard_synops_per_layer": hard.synops_per_layer,
+        "surrogate_synops_per_sample": sur.synops_per_sample,
+        "near_threshold_fraction": hard.near_threshold_fraction,
+        "hard_voltage_hist": hard.voltage_hist, "hist_range": list(hard.hist_range),
+        "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
+        "test_samples": sur.samples, "history": history, "config": asdict(cfg),
+    }
+    if cfg.hardware_eval:
+        from netx_export.hardware_eval import hardware_metrics
+        report.update(hardware_metrics(model, test, out))
+    return report
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train per ``cfg``; write checkpoint, network and report; return the report."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = seed_everything(cfg.seed)
+    train_set = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
+                             max_samples=cfg.train_samples)
+    test_set = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
+                            max_samples=cfg.test_samples)
+    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
+    base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive)
+    loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
+                        reduction="mean")
+    history: list[dict] = []
+    epoch_seconds: list[float] = []
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, epoch_seconds = state["history"], state["epoch_seconds"]
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["loader_rng"])
+        print(f"resuming from {ckpt_path} after epoch {len(history)}")
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                        generator=generator)
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        start = time.perf_counter()
+        stats = train_epoch(model, loader, optimizer, loss_fx, epoch)
+        epoch_seconds.append(time.perf_counter() - start)
+        history.append({"epoch": epoch, **stats})
+        save_atomic({"config": asdict(cfg), "model_config": model.config,
+                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "history": history, "epoch_seconds": epoch_seconds,
+                     "torch_rng": torch.get_rng_state(),
+                     "loader_rng": generator.get_state()}, ckpt_path)
+        print(f"epoch {epoch}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
+              f"train acc {stats['train_accuracy']:.3f} ({epoch_seconds[-1]:.1f} s)")
+    model.export_hdf5(out / NETWORK)
+    report = _report(cfg, model, test_set, history, epoch_seconds, out)
+    tmp = out / (REPORT + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(out / REPORT)
+    return report
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m lava_sast.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=d.dataset)
+    p.add_argument("--data-dir", default=None, help="local dataset folder (never downloaded)")
+    p.add_argument("--method", choices=["baseline", "sast"], default=d.method,
+                   help="baseline: plain Adam; sast: SAM around Adam")
+    p.add_argument("--rho", type=float, default=d.rho, help="SAM radius (sast only)")
+    p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive",
+                   help="adaptive SAM (rho relative to each weight, default) or "
+                        "standard SAM (rho absolute)")
+    p.add_argument("--beta", type=float, default=d.beta, help="surrogate sigmoid slope")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--hidden", type=int, default=None, help="hidden layer width")
+    p.add_argument("--bin-us", type=int, default=None, help="time bin in microseconds")
+    p.add_argument("--n-bins", type=int, default=None, help="time bins per sample")
+    p.add_argument("--train-samples", type=int, default=None)
+    p.add_argument("--test-samples", type=int, default=None)
+    p.add_argument("--no-hardware-eval", dest="hardware_eval", action="store_false",
+                   help="skip INT8/INT4 emulator evaluation")
+    p.add_argument("--out", default=d.out, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    args = vars(p.parse_args(argv))
+    resume = args.pop("resume")
+    args["adaptive"] = args.pop("sam") == "adaptive"
+    return TrainConfig(**args), resume
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    cfg, resume = parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    try:
+        report = train(cfg, resume)
+    except (DatasetError, TrainingError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    keys = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
+            "int4_accuracy", "hard_synops_per_sample", "near_threshold_fraction"]
+    print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+    print(f"wrote {cfg.out}/{CHECKPOINT}, {NETWORK}, {REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
