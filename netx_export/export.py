@@ -1,0 +1,85 @@
+"""Export a trained lava_sast network to NetX hdf5 with 8- or 4-bit weights.
+
+CLI: ``python -m netx_export.export RUN/checkpoint.pt --weight-bits 4 --out net4.net``
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from lava_sast.checkpoint import load_checkpoint
+from lava_sast.models import SastNetwork
+
+from .quantize import quantize_decay, quantize_weight
+
+
+def load_network(path: str | Path) -> SastNetwork:
+    """Rebuild a :class:`SastNetwork` from a ``checkpoint.pt``."""
+    state = load_checkpoint(path)
+    if "model_config" not in state:
+        raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
+    model = SastNetwork.from_config(state["model_config"])
+    model.load_state_dict(state["model"])
+    return model
+
+
+def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+    """Synapse hook for weights already on their grid: export the exact integers."""
+    return torch.round(weight * 64) if descale else weight
+
+
+def quantized_copy(model: SastNetwork, weight_bits: int = 8,
+                   decay_levels: Optional[str] = None) -> tuple[SastNetwork, list[dict]]:
+    """Copy of ``model`` with weights on the ``weight_bits`` grid (and decays
+    on ``decay_levels``); also returns per-layer quantisation facts."""
+    q = copy.deepcopy(model)
+    info = []
+    with torch.no_grad():
+        for i, b in enumerate(q.weighted_blocks()):
+            w, shift = quantize_weight(b.synapse.weight, weight_bits)
+            b.synapse.weight.copy_(w)
+            b.synapse.pre_hook_fx = _grid_hook
+            n = b.neuron
+            n.current_decay.fill_(quantize_decay(float(n.current_decay), decay_levels))
+            n.voltage_decay.fill_(quantize_decay(float(n.voltage_decay), decay_levels))
+            levels = int(torch.unique(torch.round(w * 64)).numel())
+            info.append({"layer": i, "weight_bits": weight_bits, "shift": shift,
+                         "levels": levels, "iDecay": int(n.cx_current_decay),
+                         "vDecay": int(n.cx_voltage_decay), "vThMant": int(n.v_th_mant)})
+    return q, info
+
+
+def export_network(model: SastNetwork, path: str | Path, weight_bits: int = 8,
+                   decay_levels: Optional[str] = None) -> list[dict]:
+    """Write ``model`` as NetX hdf5 with ``weight_bits``-bit weights; returns layer facts."""
+    q, info = quantized_copy(model, weight_bits, decay_levels)
+    q.export_hdf5(path)
+    return info
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m netx_export.export", description=__doc__)
+    p.add_argument("checkpoint", help="lava_sast checkpoint.pt")
+    p.add_argument("--weight-bits", type=int, choices=[8, 4], default=8)
+    p.add_argument("--decay-levels", choices=["12bit", "pow2"], default="12bit")
+    p.add_argument("--out", required=True, help="output .net (hdf5)")
+    a = p.parse_args(argv)
+    try:
+        info = export_network(load_network(a.checkpoint), a.out, a.weight_bits,
+                              a.decay_levels)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
