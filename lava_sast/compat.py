@@ -15,6 +15,12 @@ site-packages:
    module that raises a clear ``ImportError`` only if object detection is
    actually used.  SAST never uses it.
 
+3. ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+   ``mp.set_start_method('fork')`` at import, which raises ``RuntimeError:
+   context has already been set`` when torch or scikit-learn touched the
+   multiprocessing context first.  The hook adds ``force=True`` (fork is the
+   Linux default on 3.11 anyway).
+
 Lava starts its runtime processes by ``fork``, so children inherit the hook.
 """
 from __future__ import annotations
@@ -28,6 +34,7 @@ import types
 from typing import Optional, Sequence
 
 VAR_MODEL = "lava.magma.compiler.var_model"
+LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 _MUTABLE_DEFAULT = re.compile(r"^(\s+\w+: ByteEncoder) = ByteEncoder\(\)\s*$", re.M)
 
@@ -46,10 +53,19 @@ def patch_var_model_source(source: str) -> str:
     return "\n".join(lines)
 
 
-class _PatchedVarModelLoader(importlib.machinery.SourceFileLoader):
+def patch_lava_mp_source(source: str) -> str:
+    """Return Lava's multiprocessing module source with a forced fork start method."""
+    return source.replace("mp.set_start_method('fork')",
+                          "mp.set_start_method('fork', force=True)")
+
+
+_PATCHES = {VAR_MODEL: patch_var_model_source, LAVA_MP: patch_lava_mp_source}
+
+
+class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     def source_to_code(self, data, path, *, _optimize=-1):  # type: ignore[override]
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return compile(patch_var_model_source(text), path, "exec",
+        return compile(_PATCHES[self.name](text), path, "exec",
                        dont_inherit=True, optimize=_optimize)
 
     def get_code(self, fullname):  # bypass the cached, unpatched bytecode
@@ -87,18 +103,18 @@ def _object_detection_deps_available() -> bool:
 
 
 class LavaCompatFinder(importlib.abc.MetaPathFinder):
-    """Meta-path finder that serves the two patched modules."""
+    """Meta-path finder that serves the patched modules."""
 
     def __init__(self) -> None:
         self._od_ok: Optional[bool] = None
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]],
                   target=None):
-        if fullname == VAR_MODEL and sys.version_info >= (3, 11):
+        if fullname in _PATCHES:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is None or spec.origin is None:
                 return None
-            spec.loader = _PatchedVarModelLoader(fullname, spec.origin)
+            spec.loader = _PatchedSourceLoader(fullname, spec.origin)
             return spec
         if fullname == OBJECT_DETECTION:
             if self._od_ok is None:

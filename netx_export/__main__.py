@@ -1,0 +1,3 @@
+from .run import main
+import sys
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Accuracy and SynOps of a NetX network on a dataset, in Lava or the emulator.
+
+``python -m netx_export.run NETWORK.net --dataset nmnist --data-dir DIR
+--split test --samples 100 --out result.json [--engine lava|emulator]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lava_sast.datasets import DATASETS, DatasetError
+
+from .data_input import load_inputs
+from .emulate import emulate, input_shape_of
+from .lava_runner import LavaRunError, run_lava
+from .netx_model import IntNetwork, NetworkFileError, load_int_network
+
+
+def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
+                       layer_spikes: list[np.ndarray]) -> np.ndarray:
+    """Mean SynOps per layer: each layer's input spikes times their fan-out."""
+    from .emulate import _LayerState  # fan-out tables
+    per_layer, in_shape = [], input_shape_of(net)
+    layer_inputs = [inputs.numpy().astype(bool)] + list(layer_spikes[:-1])
+    for layer, x in zip(net.layers, layer_inputs):
+        if layer.kind == "dense":
+            in_shape = (int(np.prod(in_shape)),)
+        fo = _LayerState(layer, 1, in_shape).fan_out.numpy()
+        counts = x.reshape(x.shape[0], *in_shape, -1).sum(-1)
+        per_layer.append(float((counts * fo).reshape(len(counts), -1).sum(1).mean()))
+        in_shape = layer.shape
+    return np.array(per_layer)
+
+
+def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: str,
+                     samples: Optional[int], engine: str = "lava",
+                     select_tag: str = "fixed_pt", timeout_s: float = 900.0) -> dict[str, Any]:
+    """Run the network and return the result dictionary written by the CLI."""
+    net = load_int_network(path)
+    inputs, labels, steps = load_inputs(net, dataset, data_dir, split, samples)
+    start = time.perf_counter()
+    if engine == "lava":
+        res = run_lava(path, inputs.numpy(), record_layers=True, select_tag=select_tag,
+                       timeout_s=timeout_s, conv_input=net.layers[0].kind == "conv")
+        counts = res.output_spikes.reshape(len(labels), -1, steps).sum(-1)
+        synops = synops_from_spikes(net, inputs, res.layer_spikes)
+        backend = f"lava Loihi2SimCfg(select_tag='{select_tag}')"
+    elif engine == "emulator":
+        res = emulate(net, inputs)
+        counts = res.output_counts.numpy()
+        synops = res.synops.mean(0).numpy()
+        backend = "netx_export.emulate (bit-exact with Lava fixed_pt)"
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
+    seconds = time.perf_counter() - start
+    pred = torch.as_tensor(counts).argmax(1)
+    return {"network": str(path), "dataset": dataset, "split": split, "engine": engine,
+            "backend": backend, "accuracy": float((pred == labels).float().mean()),
+            "samples": int(len(labels)), "steps_per_sample": int(steps),
+            "synops_per_sample": float(synops.sum()),
+            "synops_per_layer": [float(v) for v in synops],
+            "predictions": pred.tolist(), "seconds": seconds}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m netx_export.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("network", help="NetX hdf5 (.net)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--samples", type=int, default=None, help="first N samples (default all)")
+    p.add_argument("--engine", choices=["lava", "emulator"], default="lava")
+    p.add_argument("--select-tag", default="fixed_pt",
+                   help="Lava process-model tag; only fixed_pt is meaningful for NetX")
+    p.add_argument("--timeout", type=float, default=900.0, help="Lava time limit, seconds")
+    p.add_argument("--out", default=None, help="result JSON path")
+    a = p.parse_args(argv)
+    try:
+        result = evaluate_network(a.network, a.dataset, a.data_dir, a.split, a.samples,
+                                  a.engine, a.select_tag, a.timeout)
+    except (NetworkFileError, DatasetError, LavaRunError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shown = {k: v for k, v in result.items() if k != "predictions"}
+    print(json.dumps(shown, indent=2))
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
