@@ -135,6 +135,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, network and report; return the report."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT
+    state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
+    if state is not None:  # the run's own settings win; only --epochs may grow
+        cfg = TrainConfig(**{**state["config"], "epochs": cfg.epochs, "out": cfg.out})
     generator = seed_everything(cfg.seed)
     train_set = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
                              max_samples=cfg.train_samples)
@@ -147,9 +151,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                         reduction="mean")
     history: list[dict] = []
     epoch_seconds: list[float] = []
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, epoch_seconds = state["history"], state["epoch_seconds"]

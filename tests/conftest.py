@@ -1,0 +1,27 @@
+"""Shared fixtures: paths to the real event data beside the project."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lava_sast  # noqa: F401  (compat hook before any lava import)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+NMNIST_SMALL = SHARED / "nmnist-small"
+GESTURE_CLIPS = SHARED / "dvsgesture-clips"
+
+
+@pytest.fixture(scope="session")
+def nmnist_dir() -> Path:
+    if not (NMNIST_SMALL / "Train").is_dir():
+        pytest.skip(f"real N-MNIST subset not found at {NMNIST_SMALL} (see ../shared/data/README.md)")
+    return NMNIST_SMALL
+
+
+@pytest.fixture(scope="session")
+def gesture_clips() -> Path:
+    if not (GESTURE_CLIPS / "labels.tsv").is_file():
+        pytest.skip(f"DVS Gesture clips not found at {GESTURE_CLIPS}")
+    return GESTURE_CLIPS

@@ -1,0 +1,116 @@
+"""Deployment: NetX export, Lava fixed-point runs (real simulator), emulator equality."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lava_sast.datasets import DatasetError
+from lava_sast.models import SastNetwork
+from netx_export.emulate import emulate
+from netx_export.export import export_network
+from netx_export.lava_runner import LavaRunError, run_lava
+from netx_export.netx_model import NetworkFileError, load_int_network
+from netx_export.run import main as run_main
+from netx_export.verify import compare
+
+
+def _random_net(seed: int, sizes: list[int], scale: float) -> SastNetwork:
+    torch.manual_seed(seed)
+    arch = [{"type": "dense", "out": n} for n in sizes[1:]]
+    net = SastNetwork(arch, (1, 1, sizes[0]), beta=5.0, weight_scale=scale)
+    with torch.no_grad():
+        for b in net.weighted_blocks():  # spread weights over the whole 8-bit range
+            b.synapse.weight.mul_(scale)
+    return net
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_export_roundtrip_respects_bit_budget(tmp_path, bits):
+    net = _random_net(0, [40, 30, 10], 3.0)
+    path = tmp_path / f"n{bits}.net"
+    info = export_network(net, path, weight_bits=bits)
+    from lava.lib.dl.netx import hdf5
+    assert len(hdf5.Network(net_config=str(path))) == 2
+    with h5py.File(path) as f:
+        for i, layer in enumerate(info):
+            w = f[f"layer/{i}/weight"][()]
+            assert np.all(w == np.round(w)) and w.min() >= -256 and w.max() <= 254
+            assert len(np.unique(w)) <= 2 ** bits - 1
+            assert f[f"layer/{i}/neuron/type"][()] == b"CUBA"
+    for layer in load_int_network(path).layers:
+        assert layer.num_weight_bits <= bits
+
+
+@pytest.mark.parametrize("seed,sizes,bits,density", [
+    (0, [50, 40, 10], 8, 0.3),
+    (1, [50, 40, 10], 4, 0.05),
+    (2, [60, 30, 20, 10], 8, 0.05),
+    (3, [60, 30, 20, 10], 4, 0.4),
+])
+def test_lava_and_emulator_agree_spike_for_spike(tmp_path, seed, sizes, bits, density):
+    net = _random_net(seed, sizes, 4.0)
+    path = tmp_path / "net.net"
+    export_network(net, path, weight_bits=bits)
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((4, sizes[0], 12)) < density).float()
+    result = compare(str(path), x, timeout_s=240, show_progress=False)
+    assert result["spike_mismatches"] == [0] * (len(sizes) - 1)
+    assert sum(result["spikes_per_layer"][:-1]) > 0  # the test is not vacuous
+
+
+def test_lava_run_on_real_nmnist_matches_emulator(nmnist_dir, tmp_path):
+    from lava_sast.train import main as train_main
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "nmnist", "--data-dir", str(nmnist_dir), "--epochs", "1",
+                       "--train-samples", "100", "--test-samples", "5", "--hidden", "32",
+                       "--no-hardware-eval", "--out", str(out)]) == 0
+    results = {}
+    for engine in ("lava", "emulator"):
+        res_path = tmp_path / f"{engine}.json"
+        assert run_main([str(out / "network.net"), "--dataset", "nmnist", "--data-dir",
+                         str(nmnist_dir), "--samples", "5", "--engine", engine,
+                         "--out", str(res_path)]) == 0
+        results[engine] = json.loads(res_path.read_text())
+    lava, emu = results["lava"], results["emulator"]
+    assert lava["samples"] == 5 and lava["steps_per_sample"] == 30
+    assert lava["predictions"] == emu["predictions"]
+    assert lava["accuracy"] == emu["accuracy"]
+    assert lava["synops_per_layer"] == pytest.approx(emu["synops_per_layer"])
+    assert "fixed_pt" in lava["backend"]
+
+
+def test_unreadable_hdf5_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "broken.net"
+    bad.write_bytes(b"this is not hdf5")
+    with pytest.raises(NetworkFileError, match="broken.net"):
+        load_int_network(bad)
+    assert run_main([str(bad), "--samples", "2"]) == 2
+    assert "broken.net" in capsys.readouterr().err
+
+
+def test_sensor_size_mismatch_is_a_clear_error(nmnist_dir, tmp_path):
+    net = _random_net(0, [18 * 18 * 2, 20, 10], 2.0)  # embedded-digits sized input
+    path = tmp_path / "digits.net"
+    export_network(net, path)
+    from netx_export.data_input import load_inputs
+    with pytest.raises(DatasetError, match="34, 34"):
+        load_inputs(load_int_network(path), "nmnist", str(nmnist_dir), "test", 3)
+
+
+def test_floating_point_backend_is_refused(tmp_path):
+    net = _random_net(0, [10, 5], 2.0)
+    path = tmp_path / "n.net"
+    export_network(net, path)
+    with pytest.raises(LavaRunError, match="fixed_pt"):
+        run_lava(path, np.zeros((1, 10, 5)), select_tag="floating_pt")
+
+
+def test_lava_time_limit_kills_the_run(tmp_path):
+    net = _random_net(0, [200, 100, 10], 2.0)
+    path = tmp_path / "n.net"
+    export_network(net, path)
+    x = (np.random.default_rng(0).random((50, 200, 30)) < 0.2).astype(np.float32)
+    with pytest.raises(LavaRunError, match="exceeded"):
+        run_lava(path, x, timeout_s=1.0, show_progress=False)

@@ -1,0 +1,67 @@
+import torch
+
+from lava_sast.block import Dense
+from lava_sast.neuron import SastCubaNeuron
+
+PARAMS = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
+
+
+def test_hard_mode_spikes_are_binary_and_match_slayer_cuba():
+    from lava.lib.dl.slayer.neuron import cuba
+    torch.manual_seed(0)
+    x = torch.randn(4, 7, 25) * 0.8
+    ours = SastCubaNeuron(**PARAMS, beta=3.0, spike_mode="hard")
+    ref = cuba.Neuron(**PARAMS)
+    s = ours(x)
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    assert s.sum() > 0
+    assert torch.equal(s, ref(x))
+
+
+def test_surrogate_mode_equals_hand_computed_sigmoid_trajectory():
+    beta, theta = 4.0, 1.0
+    n = SastCubaNeuron(**PARAMS, beta=beta, spike_mode="surrogate")
+    x = torch.tensor([[[0.5, 0.9, 0.0, 1.2, -0.3, 0.7]]])
+    keep_u = 1 - round(0.25 * 4096) / 4096
+    keep_v = 1 - round(0.03 * 4096) / 4096
+    u = v = 0.0
+    expected = []
+    for xt in x[0, 0].tolist():
+        u = keep_u * u + xt
+        v = keep_v * v + u
+        s = torch.sigmoid(torch.tensor(beta * (v - theta))).item()
+        expected.append(s)
+        v = v * (1 - s)
+    out = n(x)
+    assert torch.allclose(out[0, 0], torch.tensor(expected), atol=1e-6)
+
+
+def test_surrogate_gradient_is_exact_autograd():
+    n = SastCubaNeuron(**PARAMS, beta=2.0).double()
+    x = torch.randn(2, 3, 8, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: n(z), (x,))
+
+
+def test_mode_switch_changes_only_the_spike_function():
+    torch.manual_seed(1)
+    b = Dense(dict(PARAMS, beta=5.0), 12, 6, weight_scale=2)
+    x = (torch.rand(2, 12, 20) < 0.3).float()
+    before = {k: v.clone() for k, v in b.state_dict().items()}
+    soft = b(x)
+    b.set_spike_mode("hard")
+    hard = b(x)
+    assert not torch.equal(soft, hard)
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+    for k, v in b.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert b.neuron.threshold == 1.0
+
+
+def test_invalid_mode_rejected():
+    n = SastCubaNeuron(**PARAMS)
+    try:
+        n.spike_mode = "soft"
+    except ValueError as exc:
+        assert "spike_mode" in str(exc)
+    else:
+        raise AssertionError("expected ValueError")

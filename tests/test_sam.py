@@ -1,0 +1,66 @@
+import torch
+
+from lava_sast.sam import SAM
+
+
+def _quadratic(w):
+    return (w[0] - 1) ** 2 + 3 * w[1] ** 2
+
+
+def test_sam_step_matches_hand_computation():
+    w = torch.tensor([2.0, 1.0], requires_grad=True)
+    opt = SAM(torch.optim.SGD([w], lr=0.1), rho=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = _quadratic(w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    g = torch.tensor([2 * (2 - 1), 6 * 1.0])          # grad at w
+    e = 0.5 * g / g.norm()                             # climb
+    w_adv = torch.tensor([2.0, 1.0]) + e
+    g_adv = torch.tensor([2 * (w_adv[0] - 1), 6 * w_adv[1]])
+    expected = torch.tensor([2.0, 1.0]) - 0.1 * g_adv  # step from the original w
+    assert torch.allclose(w.detach(), expected, atol=1e-6)
+
+
+def test_adaptive_sam_scales_climb_by_weight_magnitude():
+    w = torch.tensor([2.0, 0.5], requires_grad=True)
+    opt = SAM(torch.optim.SGD([w], lr=0.1), rho=0.2, adaptive=True)
+    loss = _quadratic(w)
+    loss.backward()
+    g = w.grad.clone()
+    opt.first_step()
+    tw_g = torch.tensor([2.0, 0.5]) * g
+    e = 0.2 * torch.tensor([2.0, 0.5]) ** 2 * g / tw_g.norm()
+    assert torch.allclose(w.detach(), torch.tensor([2.0, 0.5]) + e, atol=1e-6)
+    opt.zero_grad()
+    _quadratic(w).backward()
+    opt.second_step()
+    assert not torch.allclose(w.detach(), torch.tensor([2.0, 0.5]) + e)
+
+
+def test_rho_zero_is_exactly_the_base_optimizer():
+    torch.manual_seed(0)
+    model_a = torch.nn.Linear(5, 3)
+    model_b = torch.nn.Linear(5, 3)
+    model_b.load_state_dict(model_a.state_dict())
+    sam = SAM(torch.optim.Adam(model_a.parameters(), lr=0.01), rho=0.0)
+    base = torch.optim.Adam(model_b.parameters(), lr=0.01)
+    for _ in range(5):
+        x, y = torch.randn(8, 5), torch.randn(8, 3)
+
+        def closure():
+            sam.zero_grad()
+            loss = torch.nn.functional.mse_loss(model_a(x), y)
+            loss.backward()
+            return loss
+
+        sam.step(closure)
+        base.zero_grad()
+        torch.nn.functional.mse_loss(model_b(x), y).backward()
+        base.step()
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(pa, pb)
