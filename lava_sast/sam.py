@@ -5,6 +5,11 @@ One SAM step takes two forward/backward passes: climb from ``w`` to
 ||w g||``, Kwon et al. 2021), compute the gradient there, restore ``w`` and let
 the base optimizer step with that gradient.  ``rho = 0`` is exactly the base
 optimizer (one pass, no climb).
+
+``climb_every=k`` is a cheaper variant: the ascent direction is recomputed
+only every ``k`` steps; in between, the stored perturbation is reused and
+only the gradient at ``w + e`` is computed (one pass), so a step costs about
+``1 + 1/k`` passes instead of 2.
 """
 from __future__ import annotations
 
@@ -22,9 +27,15 @@ class SAM:
     """
 
     def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05,
-                 adaptive: bool = False, eps: float = 1e-12) -> None:
+                 adaptive: bool = False, eps: float = 1e-12,
+                 climb_every: int = 1) -> None:
         if rho < 0:
             raise ValueError(f"rho must be >= 0, got {rho}")
+        if climb_every < 1:
+            raise ValueError(f"climb_every must be >= 1, got {climb_every}")
+        self.climb_every = climb_every
+        self._steps = 0
+        self._last_climb: dict[torch.Tensor, torch.Tensor] = {}
         self.base_optimizer = base_optimizer
         self.rho = float(rho)
         self.adaptive = adaptive
@@ -60,6 +71,7 @@ class SAM:
             e = (p.pow(2) if self.adaptive else 1.0) * p.grad * scale.to(p)
             p.add_(e)
             self._climb[p] = e
+        self._last_climb = dict(self._climb)
 
     @torch.no_grad()
     def second_step(self) -> None:
@@ -74,6 +86,15 @@ class SAM:
 
         Returns the loss at the original weights ``w``.
         """
+        self._steps += 1
+        if self.rho > 0 and self._last_climb and (self._steps - 1) % self.climb_every:
+            with torch.no_grad():  # reuse the stored ascent step: one pass only
+                for p, e in self._last_climb.items():
+                    p.add_(e)
+            self._climb = dict(self._last_climb)
+            loss = closure()
+            self.second_step()
+            return loss
         loss = closure()
         if self.rho == 0:
             self.base_optimizer.step()

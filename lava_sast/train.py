@@ -47,6 +47,7 @@ class TrainConfig:
     method: str = "sast"
     rho: float = 0.3
     adaptive: bool = True
+    climb_every: int = 1
     beta: float = 1.0
     epochs: int = 20
     batch_size: int = 32
@@ -146,7 +147,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                             max_samples=cfg.test_samples)
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
     base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive)
+    optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
+                    climb_every=cfg.climb_every)
     loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
                         reduction="mean")
     history: list[dict] = []
@@ -192,6 +194,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive",
                    help="adaptive SAM (rho relative to each weight, default) or "
                         "standard SAM (rho absolute)")
+    p.add_argument("--climb-every", type=int, default=d.climb_every,
+                   help="recompute the SAM ascent direction every k steps (cheaper SAST)")
     p.add_argument("--beta", type=float, default=d.beta, help="surrogate sigmoid slope")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -69,6 +69,8 @@ class _LayerState:
             acc = F.conv2d(s.double(), self.weight, stride=lay.stride, padding=lay.padding,
                            dilation=lay.dilation, groups=lay.groups)
         acc = torch.round(acc).to(torch.int64)  # exact: |sums| << 2**53
+        if lay.kind == "conv":  # Lava's Conv wraps its output to signed 24 bit
+            acc = (acc + UV_MAX) % (2 * UV_MAX) - UV_MAX
         if lay.weight_exp >= 0:
             return acc << lay.weight_exp
         return acc >> -lay.weight_exp

@@ -64,3 +64,25 @@ def test_rho_zero_is_exactly_the_base_optimizer():
         base.step()
     for pa, pb in zip(model_a.parameters(), model_b.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_climb_every_reuses_the_stored_ascent_step():
+    w = torch.tensor([2.0, 1.0], requires_grad=True)
+    opt = SAM(torch.optim.SGD([w], lr=0.1), rho=0.5, climb_every=2)
+    calls = []
+
+    def closure():
+        calls.append(w.detach().clone())
+        opt.zero_grad()
+        loss = _quadratic(w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)           # full SAM step: two passes
+    w1 = w.detach().clone()
+    e = calls[1] - calls[0]
+    opt.step(closure)           # reuse e: one pass at w1 + e
+    assert len(calls) == 3
+    assert torch.allclose(calls[2], w1 + e)
+    g = torch.tensor([2 * (calls[2][0] - 1), 6 * calls[2][1]])
+    assert torch.allclose(w.detach(), w1 - 0.1 * g, atol=1e-6)

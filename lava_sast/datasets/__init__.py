@@ -41,10 +41,23 @@ def _open_nmnist(data_dir: Optional[str], train: bool) -> Dataset:
     return NMNIST(data_dir, train=train)
 
 
+def _open_dvsgesture(data_dir: Optional[str], train: bool) -> Dataset:
+    from .dvsgesture import DVSGesture
+    return DVSGesture(data_dir, train=train)
+
+
+def _open_shapes(_data_dir: Optional[str], train: bool) -> Dataset:
+    from .shapes import MovingShapes
+    return MovingShapes(train=train)
+
+
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(_open_digits, (18, 18, 2), 10, bin_us=10_000, n_bins=30),
     "nmnist": DatasetInfo(_open_nmnist, (34, 34, 2), 10, bin_us=10_000, n_bins=30,
                           needs_data_dir=True),
+    "dvsgesture": DatasetInfo(_open_dvsgesture, (128, 128, 2), 11, bin_us=50_000,
+                              n_bins=30, downsample=4, needs_data_dir=True),
+    "shapes": DatasetInfo(_open_shapes, (32, 32, 2), 6, bin_us=10_000, n_bins=30),
 }
 
 _CACHE: dict[tuple, BinnedDataset] = {}
