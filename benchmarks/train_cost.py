@@ -1,9 +1,11 @@
 """Training-step cost: plain SLAYER CUBA vs lava_sast baseline vs SAST (and SAST with
 the ascent direction recomputed every k steps), same net and batch, interleaved in one
-process, median of repeats; peak memory of each variant in its own subprocess.
+process, median of repeats (the every-k variant is timed over k consecutive steps);
+peak resident memory of each variant in its own subprocess; then hard-spike accuracy
+of baseline, SAST and SAST every k on the embedded digits over seeds.
 
-``python benchmarks/train_cost.py [--repeats 15] [--batch 32] [--k 4]``
-Prints a ratio table; writes ``benchmarks/results/train_cost.json``.
+``python benchmarks/train_cost.py [--repeats 15] [--batch 32] [--k 4] [--seeds 0 1 2]``
+Prints ratio and accuracy tables; writes ``benchmarks/results/train_cost.json``.
 """
 from __future__ import annotations
 
@@ -70,8 +72,8 @@ def make_step(variant: str, k: int):
 def peak_memory_mb(variant: str, batch: int, k: int) -> float:
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import train_cost as t, "
             f"torch, resource; s=t.make_step({variant!r}, {k}); x,y=t.batch_data({batch}); "
-            "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; [s(x,y) for _ in range(3)]; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)")
+            "[s(x,y) for _ in range(3)]; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -82,11 +84,36 @@ def batch_data(batch: int):
     return x, torch.randint(0, CLASSES, (batch,), generator=g)
 
 
+def accuracy_table(seeds: list[int], k: int, epochs: int) -> dict:
+    """Hard-spike test accuracy on the embedded digits: baseline, SAST, SAST every k."""
+    import tempfile
+    from lava_sast.train import TrainConfig, train
+    settings = {"baseline": dict(method="baseline"), "sast": dict(method="sast", rho=0.3),
+                f"sast (k={k})": dict(method="sast", rho=0.3, climb_every=k)}
+    table = {}
+    for name, kw in settings.items():
+        accs = []
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                rep = train(TrainConfig(dataset="digits", epochs=epochs, seed=seed,
+                                        hardware_eval=False, out=tmp, **kw))
+            accs.append(rep["hard_accuracy"])
+        table[name] = {"mean": statistics.mean(accs), "std": statistics.pstdev(accs),
+                       "values": accs}
+    print(f"\nHard-spike test accuracy, embedded digits, {epochs} epochs, seeds {seeds}")
+    for name, r in table.items():
+        print(f"{name:>14} | {100 * r['mean']:.1f} ± {100 * r['std']:.1f} %")
+    return table
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--k", type=int, default=4)
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
+                   help="seeds for the accuracy comparison (none: skip it)")
+    p.add_argument("--epochs", type=int, default=20)
     a = p.parse_args()
     variants = ["slayer", "baseline", "sast", "sast_every_k"]
     steps = {v: make_step(v, a.k) for v in variants}
@@ -96,22 +123,27 @@ def main() -> None:
         steps[v](x, y)
     for _ in range(a.repeats):  # interleaved so drifts hit every variant alike
         for v in variants:
+            n = a.k if v == "sast_every_k" else 1  # one full ascent cycle
             t0 = time.perf_counter()
-            steps[v](x, y)
-            times[v].append(time.perf_counter() - t0)
+            for _ in range(n):
+                steps[v](x, y)
+            times[v].append((time.perf_counter() - t0) / n)
     med = {v: statistics.median(t) for v, t in times.items()}
     mem = {v: peak_memory_mb(v, a.batch, a.k) for v in variants}
     print(f"\nTraining step, 2312-{HIDDEN}-{CLASSES} CUBA net, batch {a.batch}, {STEPS} steps, "
           f"median of {a.repeats} interleaved repeats")
-    print(f"{'variant':>14} | {'ratio to baseline':>17} | {'ratio to SLAYER':>15} | {'peak MB':>8}")
+    print(f"{'variant':>14} | {'ratio to baseline':>17} | {'ratio to SLAYER':>15} | "
+          f"{'peak RSS MB':>11}")
     for v in variants:
         name = f"sast (k={a.k})" if v == "sast_every_k" else v
         print(f"{name:>14} | {med[v] / med['baseline']:>17.2f} | {med[v] / med['slayer']:>15.2f} | "
-              f"{mem[v]:>8.0f}")
+              f"{mem[v]:>11.0f}")
+    accuracy = accuracy_table(a.seeds, a.k, a.epochs) if a.seeds else {}
     out = ROOT / "benchmarks" / "results" / "train_cost.json"
     out.write_text(json.dumps({"median_seconds": med, "ratio_to_baseline":
                                {v: med[v] / med["baseline"] for v in variants},
-                               "peak_memory_mb": mem, "settings": vars(a)}, indent=2))
+                               "peak_rss_mb": mem, "hard_accuracy": accuracy,
+                               "settings": vars(a)}, indent=2))
     print(f"wrote {out}")
 
 

@@ -54,7 +54,10 @@ class _LayerState:
                      .reshape(layer.shape if layer.bias.size == np.prod(layer.shape)
                               else (-1,) + (1,) * (len(layer.shape) - 1)) << 6
                      if layer.bias is not None else 0)
-        self.weight = torch.as_tensor(layer.weight, dtype=torch.float64)
+        # float32 sums of integers are exact below 2**24; otherwise use float64
+        bound = np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max()
+        self.dtype = torch.float32 if bound < 2 ** 24 else torch.float64
+        self.weight = torch.as_tensor(layer.weight, dtype=self.dtype)
         if layer.kind == "conv":
             self.fan_out = _conv_fan_out(layer, in_shape)
         else:
@@ -64,11 +67,11 @@ class _LayerState:
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
         lay = self.layer
         if lay.kind == "dense":
-            acc = s.reshape(s.shape[0], -1).double() @ self.weight.T
+            acc = s.reshape(s.shape[0], -1).to(self.dtype) @ self.weight.T
         else:
-            acc = F.conv2d(s.double(), self.weight, stride=lay.stride, padding=lay.padding,
+            acc = F.conv2d(s.to(self.dtype), self.weight, stride=lay.stride, padding=lay.padding,
                            dilation=lay.dilation, groups=lay.groups)
-        acc = torch.round(acc).to(torch.int64)  # exact: |sums| << 2**53
+        acc = acc.to(torch.int64)  # exact integers (see dtype choice above)
         if lay.kind == "conv":  # Lava's Conv wraps its output to signed 24 bit
             acc = (acc + UV_MAX) % (2 * UV_MAX) - UV_MAX
         if lay.weight_exp >= 0:

@@ -1,0 +1,87 @@
+"""The gesture path on real DVS128 Gesture events and on generated files."""
+import json
+
+import numpy as np
+import pytest
+import tonic
+
+from lava_sast.datasets import DatasetError, load_dataset
+from lava_sast.datasets.dvsgesture import DVSGesture, write_tonic_layout
+
+
+def _clips_to_tonic(clips, out):
+    rows = [l.split("\t") for l in (clips / "labels.tsv").read_text().splitlines()
+            if l and not l.startswith("#")]
+    for name, label, _ in rows:
+        ev = tonic.io.read_mnist_file(str(clips / name), dtype=tonic.datasets.NMNIST.dtype)
+        write_tonic_layout(ev, int(label), out, train=False, user=24)
+        write_tonic_layout(ev, int(label), out, train=True, user=1)
+    return len(rows)
+
+
+@pytest.fixture(scope="module")
+def gesture_dir(gesture_clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gesture")
+    assert _clips_to_tonic(gesture_clips, out) == 10
+    return out
+
+
+def test_real_clips_load_bin_and_downsample(gesture_dir):
+    ds = DVSGesture(gesture_dir, train=False)
+    assert len(ds) == 10 and sorted(ds.targets) == list(range(10))
+    events, _ = ds[0]
+    assert events["x"].max() < 128 and events["t"].max() > 1_000_000
+    binned = load_dataset("dvsgesture", gesture_dir, "test")
+    assert binned.spikes.shape == (10, 2, 32, 32, 30)
+    assert binned.spikes[:, :, :, :, 28].any()  # events up to 1.45 s reach bin 28 (1.40-1.45 s)
+
+
+def test_train_export_and_lava_on_real_gesture_clips(gesture_dir, tmp_path):
+    from lava_sast.train import main as train_main
+    from netx_export.run import main as run_main
+    from netx_export.verify import main as verify_main
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "dvsgesture", "--data-dir", str(gesture_dir),
+                       "--epochs", "1", "--hidden", "32", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"] == "dvsgesture" and "int4_accuracy" in report
+    res = tmp_path / "lava.json"
+    assert run_main([str(out / "network_int8.net"), "--dataset", "dvsgesture", "--data-dir",
+                     str(gesture_dir), "--samples", "2", "--out", str(res)]) == 0
+    assert json.loads(res.read_text())["samples"] == 2
+    for bits in (8, 4):
+        ver = tmp_path / f"verify{bits}.json"
+        assert verify_main([str(out / f"network_int{bits}.net"), "--dataset", "dvsgesture",
+                            "--data-dir", str(gesture_dir), "--samples", "2",
+                            "--out", str(ver)]) == 0
+        result = json.loads(ver.read_text())
+        assert result["spike_mismatches"] == [0, 0, 0, 0]
+
+
+def test_wrong_layout_is_a_clear_error(tmp_path):
+    (tmp_path / "ibmGestureTest" / "not_a_user").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="not_a_user"):
+        DVSGesture(tmp_path, train=False)
+    with pytest.raises(DatasetError, match="ibmGestureTrain"):
+        DVSGesture(tmp_path, train=True)
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "DVSGesture" / "ibmGestureTest").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no <user>"):
+        DVSGesture(tmp_path, train=False)
+
+
+def test_file_with_wrong_columns_names_the_file(tmp_path):
+    folder = tmp_path / "DVSGesture" / "ibmGestureTest" / "user01_led"
+    folder.mkdir(parents=True)
+    np.save(folder / "3.npy", np.zeros((10, 3), dtype=np.int64))
+    ds = DVSGesture(tmp_path, train=False)
+    with pytest.raises(DatasetError, match="3.npy.*columns"):
+        ds[0]
+
+
+def test_generated_shapes_dataset_is_balanced():
+    train = load_dataset("shapes", split="train", max_samples=60)
+    assert train.spikes.shape[1:] == (2, 32, 32, 30)
+    assert set(train.labels.tolist()) == set(range(6))
