@@ -162,7 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--beta", type=float, default=d.beta)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")

@@ -51,7 +51,7 @@ class TrainConfig:
     beta: float = 1.0
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: Optional[float] = None  # default: 3e-3 for dense nets, 1e-3 for conv nets
     seed: int = 0
     hidden: Optional[int] = None
     bin_us: Optional[int] = None
@@ -146,7 +146,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     test_set = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
                             max_samples=cfg.test_samples)
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
-    base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    lr = cfg.lr if cfg.lr is not None else (1e-3 if model.conv_input else 3e-3)
+    base = torch.optim.Adam(model.parameters(), lr=lr)
     optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
                     climb_every=cfg.climb_every)
     loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
@@ -199,7 +200,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     p.add_argument("--beta", type=float, default=d.beta, help="surrogate sigmoid slope")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 3e-3 dense nets, 1e-3 conv nets)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--hidden", type=int, default=None, help="hidden layer width")
     p.add_argument("--bin-us", type=int, default=None, help="time bin in microseconds")
