@@ -15,42 +15,25 @@ import numpy as np
 import tonic
 
 from .errors import DatasetError
+from .local_folder import LocalFolderMixin, find_root
 
 SENSOR_SIZE = (128, 128, 2)
 FOLDERS = {True: "ibmGestureTrain", False: "ibmGestureTest"}
 
 
-def _find_root(data_dir: Path, folder: str) -> Path:
-    for root in (data_dir / "DVSGesture", data_dir):
-        if (root / folder).is_dir():
-            return root
-    if not data_dir.exists():
-        raise DatasetError(f"DVS Gesture folder {data_dir} does not exist")
-    raise DatasetError(
-        f"DVS Gesture folder {data_dir} has no '{folder}/' (expected "
-        f"{data_dir}/DVSGesture/{folder}/<user>_<lighting>/<label>.npy)")
-
-
-class DVSGesture(tonic.datasets.DVSGesture):
+class DVSGesture(LocalFolderMixin, tonic.datasets.DVSGesture):
     """``tonic.datasets.DVSGesture`` reading an existing folder; never downloads.
 
     Keeps tonic's class name (tonic derives its folder from it).
     """
 
     def __init__(self, data_dir: str | os.PathLike, train: bool = True, **kwargs) -> None:
-        self._root = _find_root(Path(data_dir), FOLDERS[train])
+        self._root = find_root(Path(data_dir), "DVSGesture", FOLDERS[train], "DVS Gesture",
+                               "<user>_<lighting>/<label>.npy")
         super().__init__(save_to=str(data_dir), train=train, **kwargs)
         if not self.data:
             raise DatasetError(f"DVS Gesture folder {self._root / FOLDERS[train]} holds "
                                f"no <user>_<lighting>/<label>.npy files")
-
-    @property
-    def location_on_system(self) -> str:  # type: ignore[override]
-        return str(self._root)
-
-    @location_on_system.setter
-    def location_on_system(self, _value: str) -> None:
-        pass
 
     def _check_exists(self) -> bool:
         split = Path(self._root) / self.folder_name
@@ -64,9 +47,6 @@ class DVSGesture(tonic.datasets.DVSGesture):
             raise DatasetError(f"DVS Gesture folder {split} holds no <user>_<lighting>/"
                                f"<label>.npy files")
         return True
-
-    def download(self) -> None:  # pragma: no cover - _check_exists never fails
-        raise DatasetError("lava-sast never downloads DVS Gesture; pass --data-dir")
 
     def __getitem__(self, index: int):
         path = self.data[index]
