@@ -114,3 +114,19 @@ def test_lava_time_limit_kills_the_run(tmp_path):
     x = (np.random.default_rng(0).random((50, 200, 30)) < 0.2).astype(np.float32)
     with pytest.raises(LavaRunError, match="exceeded"):
         run_lava(path, x, timeout_s=1.0, show_progress=False)
+
+
+@pytest.mark.parametrize("seed,bits", [(0, 8), (1, 4)])
+def test_random_conv_nets_match_lava(tmp_path, seed, bits):
+    torch.manual_seed(seed)
+    arch = [{"type": "conv", "out": 4, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "conv", "out": 6, "kernel": 3, "stride": 1, "padding": 0},
+            {"type": "flatten"}, {"type": "dense", "out": 5}]
+    net = SastNetwork(arch, (2, 12, 12), beta=5.0, weight_scale=6.0)
+    path = tmp_path / "conv.net"
+    export_network(net, path, weight_bits=bits)
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((3, 2, 12, 12, 10)) < 0.3).float()
+    result = compare(str(path), x, timeout_s=240, show_progress=False)
+    assert result["spike_mismatches"] == [0, 0, 0]
+    assert result["spikes_per_layer"][0] > 0 and result["spikes_per_layer"][1] > 0
