@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lava_sast.synops import conv_fan_out
+
 from .netx_model import IntLayer, IntNetwork
 
 UV_MAX = 2 ** 23
@@ -58,11 +60,7 @@ class _LayerState:
         bound = np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max()
         self.dtype = torch.float32 if bound < 2 ** 24 else torch.float64
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype)
-        if layer.kind == "conv":
-            self.fan_out = _conv_fan_out(layer, in_shape)
-        else:
-            self.fan_out = torch.full(in_shape, float(layer.weight.shape[0]),
-                                      dtype=torch.float64)
+        self.fan_out = fan_out(layer, in_shape)
 
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
         lay = self.layer
@@ -90,14 +88,24 @@ class _LayerState:
         return spike
 
 
-def _conv_fan_out(layer: IntLayer, in_shape: tuple[int, ...]) -> torch.Tensor:
-    c, h, w = in_shape
-    probe = torch.zeros(1, 1, h, w, dtype=torch.float64, requires_grad=True)
-    with torch.enable_grad():
-        F.conv2d(probe, torch.ones(1, 1, *layer.weight.shape[2:4], dtype=torch.float64),
-                 stride=layer.stride, padding=layer.padding,
-                 dilation=layer.dilation).sum().backward()
-    return (probe.grad[0, 0] * (layer.weight.shape[0] // layer.groups)).expand(c, h, w)
+def fan_out(layer: IntLayer, in_shape: tuple[int, ...]) -> torch.Tensor:
+    """Synapses leaving each input neuron of ``layer`` (input shape ``in_shape``)."""
+    if layer.kind == "conv":
+        return conv_fan_out(in_shape, tuple(layer.weight.shape[2:4]), layer.stride,
+                            layer.padding, layer.dilation,
+                            layer.weight.shape[0] // layer.groups)
+    return torch.full(in_shape, float(layer.weight.shape[0]), dtype=torch.float64)
+
+
+def layer_input_shapes(net: IntNetwork) -> list[tuple[int, ...]]:
+    """Per-sample input shape of every weighted layer (dense inputs flattened)."""
+    shapes, shape = [], input_shape_of(net)
+    for layer in net.layers:
+        if layer.kind == "dense":
+            shape = (int(np.prod(shape)),)
+        shapes.append(shape)
+        shape = layer.shape
+    return shapes
 
 
 def input_shape_of(net: IntNetwork) -> tuple[int, ...]:
@@ -131,12 +139,8 @@ def emulate(net: IntNetwork, spikes: torch.Tensor, record_layers: bool = False,
 def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
                    record: bool) -> EmulationResult:
     n, steps = spikes.shape[0], spikes.shape[-1]
-    states, in_shape = [], shape
-    for layer in net.layers:
-        if layer.kind == "dense":
-            in_shape = (int(np.prod(in_shape)),)
-        states.append(_LayerState(layer, n, in_shape))
-        in_shape = layer.shape
+    states = [_LayerState(layer, n, in_shape)
+              for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
     synops = torch.zeros(n, len(states), dtype=torch.float64)
     out_counts = torch.zeros(n, states[-1].layer.num_neurons, dtype=torch.int64)
     traces: list[list[torch.Tensor]] = [[] for _ in states]

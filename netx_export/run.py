@@ -18,7 +18,7 @@ import torch
 from lava_sast.datasets import DATASETS, DatasetError
 
 from .data_input import load_inputs
-from .emulate import emulate, input_shape_of
+from .emulate import emulate, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
 from .netx_model import IntNetwork, NetworkFileError, load_int_network
 
@@ -26,16 +26,12 @@ from .netx_model import IntNetwork, NetworkFileError, load_int_network
 def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
                        layer_spikes: list[np.ndarray]) -> np.ndarray:
     """Mean SynOps per layer: each layer's input spikes times their fan-out."""
-    from .emulate import _LayerState  # fan-out tables
-    per_layer, in_shape = [], input_shape_of(net)
+    per_layer = []
     layer_inputs = [inputs.numpy().astype(bool)] + list(layer_spikes[:-1])
-    for layer, x in zip(net.layers, layer_inputs):
-        if layer.kind == "dense":
-            in_shape = (int(np.prod(in_shape)),)
-        fo = _LayerState(layer, 1, in_shape).fan_out.numpy()
+    for layer, x, in_shape in zip(net.layers, layer_inputs, layer_input_shapes(net)):
+        fo = fan_out(layer, in_shape).numpy()
         counts = x.reshape(x.shape[0], *in_shape, -1).sum(-1)
         per_layer.append(float((counts * fo).reshape(len(counts), -1).sum(1).mean()))
-        in_shape = layer.shape
     return np.array(per_layer)
 
 
