@@ -220,7 +220,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg, resume = parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         report = train(cfg, resume)
     except (DatasetError, TrainingError, FileNotFoundError, ValueError) as exc:

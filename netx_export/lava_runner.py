@@ -60,7 +60,8 @@ def _lava_input_order(spikes: np.ndarray, conv_input: bool) -> np.ndarray:
 
 
 def _child(path: str, spikes: np.ndarray, steps_per_sample: int, record_layers: bool,
-           select_tag: str, out_file: str, progress: "mp.Queue", chunk: int) -> None:
+           select_tag: str, out_file: str, progress: "mp.Queue", chunk: int,
+           conv_input: bool) -> None:
     os.setsid()  # own process group: the parent can kill Lava's children too
     try:
         import lava_sast  # noqa: F401  (compat hook)
@@ -74,8 +75,7 @@ def _child(path: str, spikes: np.ndarray, steps_per_sample: int, record_layers: 
         net = hdf5.Network(net_config=path, reset_interval=steps, reset_offset=1)
         n_layers = len(net.layers)
         total = n * steps + n_layers
-        flat = spikes.reshape(n, -1, steps) if not net.layers[0].__class__.__name__ == "Conv" \
-            else spikes
+        flat = spikes if conv_input else spikes.reshape(n, -1, steps)
         feature_shape = flat.shape[1:-1]
         stream = np.zeros((*feature_shape, total), dtype=np.int32)
         stream[..., :n * steps] = np.moveaxis(flat, 0, -2).reshape(*feature_shape, n * steps)
@@ -129,7 +129,8 @@ def run_lava(path: str | Path, spikes: np.ndarray, record_layers: bool = False,
     with tempfile.TemporaryDirectory() as tmp:
         out_file = os.path.join(tmp, "spikes.npz")
         proc = ctx.Process(target=_child, args=(str(path), spikes, steps, record_layers,
-                                                select_tag, out_file, progress, chunk))
+                                                select_tag, out_file, progress, chunk,
+                                                conv_input))
         start = time.perf_counter()
         proc.start()
         bar = tqdm(total=n, desc="Lava fixed_pt", unit="sample", disable=not show_progress,
