@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .checkpoint import write_json_atomic
 from .datasets import DATASETS
 from .train import TrainConfig, train
 
@@ -58,7 +59,7 @@ def run_one(base: TrainConfig, rho: float, seed: int, out: Path,
     if lava_samples and "int8_lava_accuracy" not in report:
         cfg = TrainConfig(**report["config"])
         report.update(_lava_accuracy(run, cfg, lava_samples))
-        report_path.write_text(json.dumps(report, indent=2))
+        write_json_atomic(report_path, report)
     return report
 
 

@@ -25,7 +25,7 @@ from lava.lib.dl.slayer.loss import SpikeRate
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from .datasets import DATASETS, DEFAULT_DATASET, DatasetError, load_dataset
 from .evaluate import evaluate
 from .models import SastNetwork, default_arch
@@ -177,9 +177,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
               f"train acc {stats['train_accuracy']:.3f} ({epoch_seconds[-1]:.1f} s)")
     model.export_hdf5(out / NETWORK)
     report = _report(cfg, model, test_set, history, epoch_seconds, out)
-    tmp = out / (REPORT + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(out / REPORT)
+    write_json_atomic(out / REPORT, report)
     return report
 
 

@@ -20,6 +20,8 @@ from lava_sast.datasets import DATASETS, DatasetError
 from .data_input import load_inputs
 from .emulate import emulate, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
+from lava_sast.checkpoint import write_json_atomic
+
 from .netx_model import IntNetwork, NetworkFileError, load_int_network
 
 
@@ -88,8 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     shown = {k: v for k, v in result.items() if k != "predictions"}
     print(json.dumps(shown, indent=2))
     if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(result, indent=2))
+        write_json_atomic(a.out, result)
     return 0
 
 

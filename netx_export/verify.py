@@ -21,6 +21,8 @@ from lava_sast.datasets import DATASETS, DatasetError
 from .data_input import load_inputs
 from .emulate import emulate
 from .lava_runner import LavaRunError, run_lava
+from lava_sast.checkpoint import write_json_atomic
+
 from .netx_model import NetworkFileError, load_int_network
 
 
@@ -65,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     print(json.dumps(result, indent=2))
     if a.out:
-        Path(a.out).write_text(json.dumps(result, indent=2))
+        write_json_atomic(a.out, result)
     return 0 if not any(result["spike_mismatches"]) else 1
 
 
