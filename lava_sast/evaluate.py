@@ -3,17 +3,23 @@
 Modes: ``surrogate`` (smooth spikes, as trained) and ``hard`` (Heaviside spikes,
 same weights: the swap alone).  The hardware-aware INT8/INT4 mode with
 fixed-point state lives in :mod:`netx_export.emulate`.
+
+CLI: ``python -m lava_sast.evaluate RUN/checkpoint.pt`` prints surrogate and
+hard accuracy and the accuracy with one layer at a time swapped to hard spikes.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader, Dataset
 
-from .models import SastNetwork
+from .models import SastNetwork, load_network
 from .synops import layer_synops
 
 #: membrane potential histogram range, in units of the threshold
@@ -81,3 +87,58 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
                       synops_per_sample=float(sum(per_layer)), synops_per_layer=per_layer,
                       near_threshold_fraction=near / max(volt_samples, 1),
                       voltage_hist=(hist / max(hist.sum(), 1)).tolist())
+
+
+@torch.no_grad()
+def single_layer_swap_accuracy(model: SastNetwork, dataset: Dataset,
+                               batch_size: int = 128) -> list[float]:
+    """Accuracy with only spiking layer ``i`` in hard mode (the others surrogate), for
+    each ``i``: which layer's swap to hard spikes costs the accuracy."""
+    neurons = model.neurons()
+    previous = [n.spike_mode for n in neurons]
+    was_training = model.training
+    model.eval()
+    accuracies = []
+    try:
+        for hard in range(len(neurons)):
+            for i, n in enumerate(neurons):
+                n.spike_mode = "hard" if i == hard else "surrogate"
+            correct = total = 0
+            for x, y in DataLoader(dataset, batch_size=batch_size):
+                correct += int((Rate.predict(model(x)) == y).sum())
+                total += len(y)
+            accuracies.append(correct / max(total, 1))
+    finally:
+        for n, m in zip(neurons, previous):
+            n.spike_mode = m
+        model.train(was_training)
+    return accuracies
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lava_sast.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint.pt written by lava_sast.train")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: the run's)")
+    p.add_argument("--samples", type=int, default=None, help="first N test samples only")
+    a = p.parse_args(argv)
+    from .checkpoint import load_checkpoint
+    from .datasets import DatasetError, load_dataset
+    try:
+        cfg = load_checkpoint(a.checkpoint)["config"]
+        model = load_network(a.checkpoint)
+        test = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "test",
+                            cfg["bin_us"], cfg["n_bins"], max_samples=a.samples)
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = {"checkpoint": a.checkpoint, "samples": len(test),
+              "surrogate_accuracy": evaluate(model, test, "surrogate").accuracy,
+              "hard_accuracy": evaluate(model, test, "hard").accuracy,
+              "single_layer_hard_accuracy": single_layer_swap_accuracy(model, test)}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

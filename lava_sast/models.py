@@ -19,12 +19,31 @@ from .neuron import SastCubaNeuron
 #: vThMant = 64 * threshold; decays as fractions of 4096).
 DEFAULT_NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
 
+#: Datasets whose default network is convolutional.
+CONV_DATASETS = ("dvsgesture", "shapes")
+
+#: Training defaults per network family.  Dense nets: a shallow surrogate
+#: (beta 1) on SLAYER's usual init.  Conv nets: with weight_scale 2 the
+#: 2048-input hidden layer starts saturated (membrane std ~10x threshold, half
+#: the neurons always on, a quarter silent) and the rate loss stalls at chance;
+#: weight_scale 0.5 starts near threshold, and beta 5 keeps the sigmoid's
+#: resting output (sigmoid(-beta * threshold)) below the loss's false rate.
+FAMILY_DEFAULTS: dict[str, dict[str, float]] = {
+    "dense": {"beta": 1.0, "lr": 3e-3, "weight_scale": 2.0},
+    "conv": {"beta": 5.0, "lr": 3e-3, "weight_scale": 0.5},
+}
+
+
+def network_family(dataset: str) -> str:
+    """``'conv'`` or ``'dense'``: the kind of default network of ``dataset``."""
+    return "conv" if dataset in CONV_DATASETS else "dense"
+
 
 def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
                  hidden: Optional[int] = None) -> list[dict[str, Any]]:
     """Default layer list for ``dataset`` with input ``(C, H, W)``."""
     c, h, w = input_shape
-    if dataset in ("dvsgesture", "shapes"):
+    if network_family(dataset) == "conv":
         return [
             {"type": "conv", "out": 16, "kernel": 5, "stride": 2, "padding": 2},
             {"type": "conv", "out": 32, "kernel": 3, "stride": 2, "padding": 1},
@@ -134,3 +153,14 @@ class SastNetwork(torch.nn.Module):
             for i, b in enumerate(self.blocks):
                 b.export_hdf5(layers.create_group(f"{i + offset}"))
         os.replace(tmp, filename)
+
+
+def load_network(path: str | os.PathLike) -> SastNetwork:
+    """Rebuild a :class:`SastNetwork` from a training ``checkpoint.pt``."""
+    from .checkpoint import load_checkpoint
+    state = load_checkpoint(path)
+    if "model_config" not in state:
+        raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
+    model = SastNetwork.from_config(state["model_config"])
+    model.load_state_dict(state["model"])
+    return model

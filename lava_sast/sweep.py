@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import write_json_atomic
 from .datasets import DATASETS
-from .train import TrainConfig, train
+from .train import TrainConfig, train, with_family_defaults
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
            "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
@@ -49,9 +49,8 @@ def run_one(base: TrainConfig, rho: float, seed: int, out: Path,
     """Train (or reuse) one run and return its report."""
     run = run_dir(out, rho, seed)
     report_path = run / "report.json"
-    if report_path.exists():
-        report = json.loads(report_path.read_text())
-    else:
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    if report is None or report["epochs"] < base.epochs:  # new, or extend by resuming
         cfg = TrainConfig(**{**{f.name: getattr(base, f.name) for f in fields(base)},
                              "rho": rho, "seed": seed,
                              "method": "baseline" if rho == 0 else "sast", "out": str(run)})
@@ -75,6 +74,13 @@ def summarize(reports: dict[tuple[float, int], dict]) -> dict[str, Any]:
             if vals:
                 row[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)),
                           "values": vals}
+        gains = [100.0 * (rep["hard_accuracy"] - reports[(0.0, seed)]["hard_accuracy"])
+                 for (r, seed), rep in reports.items()
+                 if r == rho and rho > 0 and (0.0, seed) in reports]
+        if gains:  # paired by seed: same initial weights and batch order as the baseline
+            row["hard_gain_vs_baseline"] = {"mean": float(np.mean(gains)),
+                                            "std": float(np.std(gains)), "values": gains,
+                                            "wins": int(sum(g > 0 for g in gains))}
         table[f"{rho:g}"] = row
     return table
 
@@ -98,6 +104,14 @@ def to_markdown(summary: dict[str, Any]) -> str:
             else:
                 cells.append("–")
         lines.append(f"| {rho} | {row['runs']} | " + " | ".join(cells) + " |")
+    paired = [(rho, row["hard_gain_vs_baseline"]) for rho, row in summary.items()
+              if "hard_gain_vs_baseline" in row]
+    if paired:
+        lines.append("\nHard-spike accuracy against the baseline of the same seed:\n")
+        for rho, g in paired:
+            lines.append(f"- rho {rho}: {g['mean']:+.1f} ± {g['std']:.1f} points, better on "
+                         f"{g['wins']} of {len(g['values'])} seeds "
+                         f"({', '.join(f'{v:+.1f}' for v in g['values'])})")
     return "\n".join(lines) + "\n"
 
 
@@ -162,8 +176,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--rho", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--beta", type=float, default=d.beta)
+    p.add_argument("--beta", type=float, default=None,
+                   help="surrogate sigmoid slope (default: per network family)")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--weight-scale", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
@@ -174,20 +190,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     base = TrainConfig(dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, beta=a.beta,
-                       lr=a.lr, batch_size=a.batch_size, hidden=a.hidden,
+                       lr=a.lr, weight_scale=a.weight_scale, batch_size=a.batch_size,
+                       hidden=a.hidden,
                        adaptive=a.sam == "adaptive", train_samples=a.train_samples,
                        test_samples=a.test_samples)
+    base = with_family_defaults(base)
+    settings = {**vars(a), "beta": base.beta, "lr": base.lr, "weight_scale": base.weight_scale}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     reports = {}
     for rho in a.rho:
         for seed in a.seeds:
-            done = (run_dir(out, rho, seed) / "report.json").exists()
-            print(f"rho={rho:g} seed={seed}: {'reusing finished run' if done else 'training'}")
+            print(f"rho={rho:g} seed={seed}")
             reports[(rho, seed)] = run_one(base, rho, seed, out, a.lava)
     summary = summarize(reports)
-    (out / "summary.json").write_text(json.dumps(
-        {"settings": vars(a), "summary": summary}, indent=2))
+    write_json_atomic(out / "summary.json", {"settings": settings, "summary": summary})
     md = to_markdown(summary)
     (out / "summary.md").write_text(
         f"Command: `python -m lava_sast.sweep {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"

@@ -14,7 +14,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from .datasets import DATASETS, DEFAULT_DATASET, DatasetError, load_dataset
 from .evaluate import evaluate
-from .models import SastNetwork, default_arch
+from .models import FAMILY_DEFAULTS, SastNetwork, default_arch, network_family
 from .sam import SAM
 
 CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
@@ -48,10 +48,11 @@ class TrainConfig:
     rho: float = 0.3
     adaptive: bool = True
     climb_every: int = 1
-    beta: float = 1.0
+    beta: Optional[float] = None  # default: per network family (models.FAMILY_DEFAULTS)
     epochs: int = 20
     batch_size: int = 32
-    lr: Optional[float] = None  # default: 3e-3 for dense nets, 1e-3 for conv nets
+    lr: Optional[float] = None  # default: per network family
+    weight_scale: Optional[float] = None  # default: per network family
     seed: int = 0
     hidden: Optional[int] = None
     bin_us: Optional[int] = None
@@ -68,6 +69,13 @@ class TrainConfig:
         return self.rho if self.method == "sast" else 0.0
 
 
+def with_family_defaults(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with every unset (None) ``beta``/``lr``/``weight_scale`` filled in
+    from the defaults of the dataset's network family."""
+    defaults = FAMILY_DEFAULTS[network_family(cfg.dataset)]
+    return replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
+
+
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)
@@ -77,7 +85,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
     arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden)
-    return SastNetwork(arch, input_shape, beta=cfg.beta)
+    cfg = with_family_defaults(cfg)
+    return SastNetwork(arch, input_shape, beta=cfg.beta, weight_scale=cfg.weight_scale)
 
 
 def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: SAM,
@@ -140,14 +149,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if state is not None:  # the run's own settings win; only --epochs may grow
         cfg = TrainConfig(**{**state["config"], "epochs": cfg.epochs, "out": cfg.out})
+    cfg = with_family_defaults(cfg)
     generator = seed_everything(cfg.seed)
     train_set = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
                              max_samples=cfg.train_samples)
     test_set = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
                             max_samples=cfg.test_samples)
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
-    lr = cfg.lr if cfg.lr is not None else (1e-3 if model.conv_input else 3e-3)
-    base = torch.optim.Adam(model.parameters(), lr=lr)
+    base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
                     climb_every=cfg.climb_every)
     loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
@@ -195,11 +204,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
                         "standard SAM (rho absolute)")
     p.add_argument("--climb-every", type=int, default=d.climb_every,
                    help="recompute the SAM ascent direction every k steps (cheaper SAST)")
-    p.add_argument("--beta", type=float, default=d.beta, help="surrogate sigmoid slope")
+    p.add_argument("--beta", type=float, default=None,
+                   help="surrogate sigmoid slope (default 1 dense nets, 5 conv nets)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=None,
-                   help="Adam learning rate (default 3e-3 dense nets, 1e-3 conv nets)")
+                   help="Adam learning rate (default 3e-3)")
+    p.add_argument("--weight-scale", type=float, default=None,
+                   help="SLAYER initial weight scale (default 2 dense nets, 0.5 conv nets)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--hidden", type=int, default=None, help="hidden layer width")
     p.add_argument("--bin-us", type=int, default=None, help="time bin in microseconds")

@@ -13,20 +13,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from lava_sast.checkpoint import load_checkpoint
-from lava_sast.models import SastNetwork
+from lava_sast.models import SastNetwork, load_network  # load_network re-exported
 
 from .quantize import quantize_decay, quantize_weight
-
-
-def load_network(path: str | Path) -> SastNetwork:
-    """Rebuild a :class:`SastNetwork` from a ``checkpoint.pt``."""
-    state = load_checkpoint(path)
-    if "model_config" not in state:
-        raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
-    model = SastNetwork.from_config(state["model_config"])
-    model.load_state_dict(state["model"])
-    return model
 
 
 def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:

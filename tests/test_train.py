@@ -13,7 +13,7 @@ REPORT_KEYS = {"method", "rho", "dataset", "epochs", "seed", "surrogate_accuracy
                "int4_accuracy", "int8_synops_per_sample", "int4_synops_per_sample"}
 
 
-def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path):
+def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["--dataset", "nmnist", "--data-dir", str(nmnist_dir), "--method", "sast",
                "--rho", "0.3", "--epochs", "2", "--train-samples", "200",
@@ -32,6 +32,26 @@ def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path):
         assert f["layer/0/neuron/type"][()] == b"CUBA"
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert len(state["history"]) == 2
+    from lava_sast.evaluate import main as evaluate_main
+    capsys.readouterr()
+    assert evaluate_main([str(out / "checkpoint.pt"), "--samples", "50"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["hard_accuracy"] == report["hard_accuracy"] and ev["samples"] == 50
+    assert len(ev["single_layer_hard_accuracy"]) == 2
+
+
+def test_single_layer_swap_of_a_one_layer_net_is_the_full_swap():
+    from lava_sast.datasets import load_dataset
+    from lava_sast.evaluate import evaluate, single_layer_swap_accuracy
+    from lava_sast.models import SastNetwork
+    test = load_dataset("digits", split="test", max_samples=64)
+    torch.manual_seed(0)
+    net = SastNetwork([{"type": "dense", "out": 10}], test.spec.input_shape, beta=1.0)
+    assert single_layer_swap_accuracy(net, test) == [evaluate(net, test, "hard").accuracy]
+    deep = SastNetwork([{"type": "dense", "out": 16}, {"type": "dense", "out": 10}],
+                       test.spec.input_shape, beta=1.0)
+    assert len(single_layer_swap_accuracy(deep, test)) == 2
+    assert [n.spike_mode for n in deep.neurons()] == ["surrogate", "surrogate"]
 
 
 def test_resume_continues_after_last_epoch(tmp_path):
@@ -70,3 +90,17 @@ def test_missing_data_dir_is_reported(tmp_path, capsys):
                "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "none" in capsys.readouterr().err
+
+
+def test_sweep_summarises_and_extends_finished_runs(tmp_path):
+    import json
+    from lava_sast.sweep import main as sweep_main
+    args = ["--dataset", "digits", "--rho", "0", "0.3", "--seeds", "0", "--hidden", "16",
+            "--train-samples", "64", "--test-samples", "32", "--out", str(tmp_path)]
+    assert sweep_main(args + ["--epochs", "1"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["summary"]) == {"0", "0.3"} and summary["settings"]["beta"] == 1.0
+    assert sweep_main(args + ["--epochs", "2"]) == 0  # resumes each run for one more epoch
+    report = json.loads((tmp_path / "rho0.3_seed0" / "report.json").read_text())
+    assert report["epochs"] == 2 and [h["epoch"] for h in report["history"]] == [1, 2]
+    assert (tmp_path / "accuracy_vs_rho.png").stat().st_size > 0
