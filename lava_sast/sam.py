@@ -6,6 +6,10 @@ One SAM step takes two forward/backward passes: climb from ``w`` to
 the base optimizer step with that gradient.  ``rho = 0`` is exactly the base
 optimizer (one pass, no climb).
 
+``layerwise=True`` normalises the climb per parameter tensor (each layer climbs
+by ``rho``) instead of over all parameters together, so small layers (a
+first conv layer) are not left almost unperturbed beside a wide dense layer.
+
 ``climb_every=k`` is a cheaper variant: the ascent direction is recomputed
 only every ``k`` steps; in between, the stored perturbation is reused and
 only the gradient at ``w + e`` is computed (one pass), so a step costs about
@@ -28,12 +32,13 @@ class SAM:
 
     def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05,
                  adaptive: bool = False, eps: float = 1e-12,
-                 climb_every: int = 1) -> None:
+                 climb_every: int = 1, layerwise: bool = False) -> None:
         if rho < 0:
             raise ValueError(f"rho must be >= 0, got {rho}")
         if climb_every < 1:
             raise ValueError(f"climb_every must be >= 1, got {climb_every}")
         self.climb_every = climb_every
+        self.layerwise = layerwise
         self._steps = 0
         self._last_climb: dict[torch.Tensor, torch.Tensor] = {}
         self.base_optimizer = base_optimizer
@@ -55,19 +60,20 @@ class SAM:
                 if p.grad is not None:
                     yield p
 
-    def _grad_norm(self) -> torch.Tensor:
-        norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2)
-                 for p in self._params_with_grad()]
-        if not norms:
-            return torch.tensor(0.0)
-        return torch.stack(norms).norm(2)
+    def _grad_norms(self) -> dict[torch.Tensor, torch.Tensor]:
+        """Norm that normalises each parameter's climb: its own (layerwise) or the global one."""
+        params = list(self._params_with_grad())
+        norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2) for p in params]
+        if not self.layerwise and norms:
+            norms = [torch.stack(norms).norm(2)] * len(norms)
+        return dict(zip(params, norms))
 
     @torch.no_grad()
     def first_step(self) -> None:
         """Move the weights to the ascent point ``w + e`` (uses current gradients)."""
-        scale = self.rho / (self._grad_norm() + self.eps)
         self._climb = {}
-        for p in self._params_with_grad():
+        for p, norm in self._grad_norms().items():
+            scale = self.rho / (norm + self.eps)
             e = (p.pow(2) if self.adaptive else 1.0) * p.grad * scale.to(p)
             p.add_(e)
             self._climb[p] = e

@@ -183,6 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
+    p.add_argument("--sam-layerwise", action="store_true")
     p.add_argument("--train-samples", type=int, default=None)
     p.add_argument("--test-samples", type=int, default=None)
     p.add_argument("--lava", type=int, default=None, metavar="N",
@@ -192,7 +193,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base = TrainConfig(dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, beta=a.beta,
                        lr=a.lr, weight_scale=a.weight_scale, batch_size=a.batch_size,
                        hidden=a.hidden,
-                       adaptive=a.sam == "adaptive", train_samples=a.train_samples,
+                       adaptive=a.sam == "adaptive", sam_layerwise=a.sam_layerwise,
+                       train_samples=a.train_samples,
                        test_samples=a.test_samples)
     base = with_family_defaults(base)
     settings = {**vars(a), "beta": base.beta, "lr": base.lr, "weight_scale": base.weight_scale}

@@ -48,6 +48,7 @@ class TrainConfig:
     rho: float = 0.3
     adaptive: bool = True
     climb_every: int = 1
+    sam_layerwise: bool = False
     beta: Optional[float] = None  # default: per network family (models.FAMILY_DEFAULTS)
     epochs: int = 20
     batch_size: int = 32
@@ -158,7 +159,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
     base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
-                    climb_every=cfg.climb_every)
+                    climb_every=cfg.climb_every, layerwise=cfg.sam_layerwise)
     loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
                         reduction="mean")
     history: list[dict] = []
@@ -202,6 +203,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive",
                    help="adaptive SAM (rho relative to each weight, default) or "
                         "standard SAM (rho absolute)")
+    p.add_argument("--sam-layerwise", action="store_true",
+                   help="normalise the SAM climb per layer instead of over the whole net")
     p.add_argument("--climb-every", type=int, default=d.climb_every,
                    help="recompute the SAM ascent direction every k steps (cheaper SAST)")
     p.add_argument("--beta", type=float, default=None,

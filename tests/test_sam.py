@@ -86,3 +86,18 @@ def test_climb_every_reuses_the_stored_ascent_step():
     assert torch.allclose(calls[2], w1 + e)
     g = torch.tensor([2 * (calls[2][0] - 1), 6 * calls[2][1]])
     assert torch.allclose(w.detach(), w1 - 0.1 * g, atol=1e-6)
+
+
+def test_layerwise_sam_climbs_rho_in_every_layer():
+    small = torch.tensor([1.0, 1.0], requires_grad=True)   # tiny gradient
+    big = torch.tensor([1.0, 1.0], requires_grad=True)     # 1000x larger gradient
+    climbs = {}
+    for layerwise in (False, True):
+        opt = SAM(torch.optim.SGD([small, big], lr=0.1), rho=0.3, layerwise=layerwise)
+        opt.zero_grad()
+        (1e-3 * small.sum() + big.sum()).backward()
+        opt.first_step()
+        climbs[layerwise] = [opt._climb[small].norm().item(), opt._climb[big].norm().item()]
+        opt.second_step()
+    assert abs(climbs[True][0] - 0.3) < 1e-6 and abs(climbs[True][1] - 0.3) < 1e-6
+    assert climbs[False][0] < 1e-3 and abs(climbs[False][1] - 0.3) < 1e-5
