@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader, Dataset
 
-from .models import SastNetwork, load_network
+from .models import SastNetwork, network_from_checkpoint
 from .synops import layer_synops
 
 #: membrane potential histogram range, in units of the threshold
@@ -45,22 +46,38 @@ class EvalResult:
         return asdict(self)
 
 
+@contextmanager
+def spike_modes(model: SastNetwork, modes: Sequence[str]) -> Iterator[None]:
+    """Run ``model`` in eval mode with neuron ``i`` in spike mode ``modes[i]``; restores
+    the previous modes, voltage recording and train/eval state afterwards."""
+    neurons = model.neurons()
+    previous = [n.spike_mode for n in neurons]
+    was_training = model.training
+    model.eval()
+    try:
+        for n, m in zip(neurons, modes):
+            n.spike_mode = m
+        yield
+    finally:
+        for n, m in zip(neurons, previous):
+            n.spike_mode = m
+            n.record_voltage = False
+            n.last_voltage = None
+        model.train(was_training)
+
+
 @torch.no_grad()
 def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
              batch_size: int = 128, max_samples: Optional[int] = None) -> EvalResult:
     """Evaluate ``model`` in spike ``mode`` on ``dataset`` (restores the mode after)."""
-    previous = [n.spike_mode for n in model.neurons()]
-    model.set_spike_mode(mode)
     hidden = model.neurons()[:-1]
-    for n in hidden:
-        n.record_voltage = True
-    was_training = model.training
-    model.eval()
     correct, total = 0, 0
     synops = torch.zeros(len(model.weighted_blocks()), dtype=torch.float64)
     hist = torch.zeros(HIST_BINS, dtype=torch.float64)
     near, volt_samples = 0, 0
-    try:
+    with spike_modes(model, [mode] * len(model.neurons())):
+        for n in hidden:
+            n.record_voltage = True
         for x, y in DataLoader(dataset, batch_size=batch_size):
             if max_samples is not None and total >= max_samples:
                 break
@@ -74,12 +91,6 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
                 hist += torch.histc(rel.clamp(*HIST_RANGE), HIST_BINS, *HIST_RANGE).double()
                 near += int(((rel - 1).abs() <= NEAR_THRESHOLD).sum())
                 volt_samples += rel.numel()
-    finally:
-        for n, m in zip(model.neurons(), previous):
-            n.spike_mode = m
-            n.record_voltage = False
-            n.last_voltage = None
-        model.train(was_training)
     if total == 0:
         raise ValueError("evaluate: the dataset is empty")
     per_layer = (synops / total).tolist()
@@ -94,24 +105,15 @@ def single_layer_swap_accuracy(model: SastNetwork, dataset: Dataset,
                                batch_size: int = 128) -> list[float]:
     """Accuracy with only spiking layer ``i`` in hard mode (the others surrogate), for
     each ``i``: which layer's swap to hard spikes costs the accuracy."""
-    neurons = model.neurons()
-    previous = [n.spike_mode for n in neurons]
-    was_training = model.training
-    model.eval()
+    layers = len(model.neurons())
     accuracies = []
-    try:
-        for hard in range(len(neurons)):
-            for i, n in enumerate(neurons):
-                n.spike_mode = "hard" if i == hard else "surrogate"
+    for hard in range(layers):
+        with spike_modes(model, ["hard" if i == hard else "surrogate" for i in range(layers)]):
             correct = total = 0
             for x, y in DataLoader(dataset, batch_size=batch_size):
                 correct += int((Rate.predict(model(x)) == y).sum())
                 total += len(y)
-            accuracies.append(correct / max(total, 1))
-    finally:
-        for n, m in zip(neurons, previous):
-            n.spike_mode = m
-        model.train(was_training)
+        accuracies.append(correct / max(total, 1))
     return accuracies
 
 
@@ -125,8 +127,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .checkpoint import load_checkpoint
     from .datasets import DatasetError, load_dataset
     try:
-        cfg = load_checkpoint(a.checkpoint)["config"]
-        model = load_network(a.checkpoint)
+        state = load_checkpoint(a.checkpoint)
+        model = network_from_checkpoint(state, a.checkpoint)
+        if "config" not in state:
+            raise ValueError(f"{a.checkpoint} holds no training config")
+        cfg = state["config"]
         test = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "test",
                             cfg["bin_us"], cfg["n_bins"], max_samples=a.samples)
     except (DatasetError, FileNotFoundError, ValueError) as exc:

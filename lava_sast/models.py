@@ -155,12 +155,16 @@ class SastNetwork(torch.nn.Module):
         os.replace(tmp, filename)
 
 
-def load_network(path: str | os.PathLike) -> SastNetwork:
-    """Rebuild a :class:`SastNetwork` from a training ``checkpoint.pt``."""
-    from .checkpoint import load_checkpoint
-    state = load_checkpoint(path)
+def network_from_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> SastNetwork:
+    """Rebuild a :class:`SastNetwork` from a loaded checkpoint ``state`` (read from ``path``)."""
     if "model_config" not in state:
         raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
     model = SastNetwork.from_config(state["model_config"])
     model.load_state_dict(state["model"])
     return model
+
+
+def load_network(path: str | os.PathLike) -> SastNetwork:
+    """Rebuild a :class:`SastNetwork` from a training ``checkpoint.pt``."""
+    from .checkpoint import load_checkpoint
+    return network_from_checkpoint(load_checkpoint(path), path)
