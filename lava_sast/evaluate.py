@@ -117,6 +117,24 @@ def single_layer_swap_accuracy(model: SastNetwork, dataset: Dataset,
     return accuracies
 
 
+@torch.no_grad()
+def subthreshold_output_share(model: SastNetwork, dataset: Dataset,
+                              batch_size: int = 128) -> list[float]:
+    """Per spiking layer, the share of its surrogate output carried by sigmoid
+    values below 0.5 (membranes below threshold): the part of the signal that
+    hard spikes drop.  Near 1 means the layer computes without spiking."""
+    below = torch.zeros(len(model.neurons()))
+    total = torch.zeros_like(below)
+    with spike_modes(model, ["surrogate"] * len(below)):
+        for x, _ in DataLoader(dataset, batch_size=batch_size):
+            out, inputs = model(x, return_layers=True)
+            outputs = inputs[1:] + [out]
+            for i, s in enumerate(outputs):
+                below[i] += float(s[s < 0.5].sum())
+                total[i] += float(s.sum())
+    return (below / total.clamp(min=1e-12)).tolist()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lava_sast.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +158,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = {"checkpoint": a.checkpoint, "samples": len(test),
               "surrogate_accuracy": evaluate(model, test, "surrogate").accuracy,
               "hard_accuracy": evaluate(model, test, "hard").accuracy,
-              "single_layer_hard_accuracy": single_layer_swap_accuracy(model, test)}
+              "single_layer_hard_accuracy": single_layer_swap_accuracy(model, test),
+              "subthreshold_output_share": subthreshold_output_share(model, test)}
     print(json.dumps(result, indent=2))
     return 0
 

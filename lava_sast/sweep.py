@@ -180,6 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="surrogate sigmoid slope (default: per network family)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--weight-scale", type=float, default=None)
+    p.add_argument("--true-rate", type=float, default=None,
+                   help="spike-rate target of the true class (default: per network family)")
+    p.add_argument("--false-rate", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
@@ -191,13 +194,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     base = TrainConfig(dataset=a.dataset, data_dir=a.data_dir, epochs=a.epochs, beta=a.beta,
-                       lr=a.lr, weight_scale=a.weight_scale, batch_size=a.batch_size,
+                       lr=a.lr, weight_scale=a.weight_scale, true_rate=a.true_rate,
+                       false_rate=a.false_rate, batch_size=a.batch_size,
                        hidden=a.hidden,
                        adaptive=a.sam == "adaptive", sam_layerwise=a.sam_layerwise,
                        train_samples=a.train_samples,
                        test_samples=a.test_samples)
     base = with_family_defaults(base)
-    settings = {**vars(a), "beta": base.beta, "lr": base.lr, "weight_scale": base.weight_scale}
+    settings = {**vars(a), **{k: getattr(base, k) for k in
+                                ("beta", "lr", "weight_scale", "true_rate", "false_rate")}}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     reports = {}

@@ -60,8 +60,8 @@ class TrainConfig:
     n_bins: Optional[int] = None
     train_samples: Optional[int] = None
     test_samples: Optional[int] = None
-    true_rate: float = 0.2
-    false_rate: float = 0.03
+    true_rate: Optional[float] = None  # default: per network family
+    false_rate: Optional[float] = None  # default: per network family
     hardware_eval: bool = True
     out: str = "runs/default"
 
@@ -71,8 +71,8 @@ class TrainConfig:
 
 
 def with_family_defaults(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` with every unset (None) ``beta``/``lr``/``weight_scale`` filled in
-    from the defaults of the dataset's network family."""
+    """``cfg`` with every unset (None) ``beta``/``lr``/``weight_scale``/rate
+    target filled in from the defaults of the dataset's network family."""
     defaults = FAMILY_DEFAULTS[network_family(cfg.dataset)]
     return replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
 
@@ -215,6 +215,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
                    help="Adam learning rate (default 3e-3)")
     p.add_argument("--weight-scale", type=float, default=None,
                    help="SLAYER initial weight scale (default 2 dense nets, 0.5 conv nets)")
+    p.add_argument("--true-rate", type=float, default=None,
+                   help="spike-rate target of the true class (default 0.2 dense nets, 0.5 conv nets)")
+    p.add_argument("--false-rate", type=float, default=None,
+                   help="spike-rate target of the other classes (default 0.03)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--hidden", type=int, default=None, help="hidden layer width")
     p.add_argument("--bin-us", type=int, default=None, help="time bin in microseconds")

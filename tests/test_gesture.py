@@ -109,8 +109,44 @@ def _saturated_share(weight_scale):
 def test_conv_family_defaults_start_hidden_layers_unsaturated():
     from lava_sast.train import TrainConfig, with_family_defaults
     cfg = with_family_defaults(TrainConfig(dataset="shapes"))
-    assert (cfg.beta, cfg.weight_scale) == (5.0, 0.5)
-    assert with_family_defaults(TrainConfig(dataset="digits")).weight_scale == 2.0
+    assert (cfg.beta, cfg.weight_scale, cfg.true_rate) == (5.0, 0.5, 0.5)
+    dense = with_family_defaults(TrainConfig(dataset="digits"))
+    assert (dense.weight_scale, dense.true_rate, dense.false_rate) == (2.0, 0.2, 0.03)
     assert max(_saturated_share(None)) < 0.05
     # SLAYER's weight_scale 2 saturates the wide hidden layer: the loss then stalls at chance
     assert _saturated_share(2.0)[2] > 0.2
+
+
+def _train_shapes(tmp_path, *extra):
+    import torch
+    from lava_sast.evaluate import evaluate
+    from lava_sast.models import load_network
+    from lava_sast.train import main as train_main
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "shapes", "--method", "baseline", "--epochs", "12",
+                       "--train-samples", "600", "--test-samples", "120",
+                       "--no-hardware-eval", "--out", str(out), *extra]) == 0
+    report = json.loads((out / "report.json").read_text())
+    net = load_network(out / "checkpoint.pt")
+    test = load_dataset("shapes", split="test", max_samples=120)
+    with torch.no_grad():
+        net.set_spike_mode("surrogate")
+        top = float(net(test.spikes.float()).max())  # largest smooth output of any class
+    assert evaluate(net, test, "surrogate").accuracy == report["surrogate_accuracy"]
+    return report, top
+
+
+def test_conv_default_rate_target_makes_outputs_spike_and_survive_the_swap(tmp_path):
+    report, top = _train_shapes(tmp_path)
+    assert report["config"]["true_rate"] == 0.5
+    assert report["surrogate_accuracy"] >= 0.9
+    assert top > 0.5  # the true class's membrane crosses threshold: real spikes
+    assert report["hard_accuracy"] >= 0.9
+
+
+def test_low_rate_target_lets_conv_outputs_classify_below_threshold(tmp_path):
+    # true rate 0.2 is reachable by a sigmoid below threshold: the surrogate net
+    # classifies without a single output crossing threshold, which a hard spike cannot copy
+    report, top = _train_shapes(tmp_path, "--true-rate", "0.2")
+    assert report["surrogate_accuracy"] >= 0.9
+    assert top < 0.5

@@ -38,6 +38,7 @@ def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
     ev = json.loads(capsys.readouterr().out)
     assert ev["hard_accuracy"] == report["hard_accuracy"] and ev["samples"] == 50
     assert len(ev["single_layer_hard_accuracy"]) == 2
+    assert len(ev["subthreshold_output_share"]) == 2
 
 
 def test_single_layer_swap_of_a_one_layer_net_is_the_full_swap():
@@ -104,3 +105,18 @@ def test_sweep_summarises_and_extends_finished_runs(tmp_path):
     report = json.loads((tmp_path / "rho0.3_seed0" / "report.json").read_text())
     assert report["epochs"] == 2 and [h["epoch"] for h in report["history"]] == [1, 2]
     assert (tmp_path / "accuracy_vs_rho.png").stat().st_size > 0
+
+
+def test_subthreshold_share_tells_analog_layers_from_spiking_ones():
+    from lava_sast.datasets import load_dataset
+    from lava_sast.evaluate import subthreshold_output_share
+    from lava_sast.models import SastNetwork
+    test = load_dataset("digits", split="test", max_samples=32)
+    torch.manual_seed(0)
+    net = SastNetwork([{"type": "dense", "out": 10}], test.spec.input_shape, beta=5.0)
+    with torch.no_grad():
+        net.blocks[0].synapse.weight.fill_(1e-4)  # every membrane far below threshold
+    assert subthreshold_output_share(net, test) == [1.0]
+    with torch.no_grad():
+        net.blocks[0].synapse.weight.fill_(1.0)  # driven hard: the output is spikes
+    assert subthreshold_output_share(net, test)[0] < 0.2
