@@ -10,6 +10,9 @@ optimizer (one pass, no climb).
 by ``rho``) instead of over all parameters together, so small layers (a
 first conv layer) are not left almost unperturbed beside a wide dense layer.
 
+``climb_only`` restricts the climb to some parameters (for example the dense
+layers of a conv net); the others are evaluated unperturbed but still stepped.
+
 ``climb_every=k`` is a cheaper variant: the ascent direction is recomputed
 only every ``k`` steps; in between, the stored perturbation is reused and
 only the gradient at ``w + e`` is computed (one pass), so a step costs about
@@ -17,7 +20,7 @@ only the gradient at ``w + e`` is computed (one pass), so a step costs about
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 import torch
 
@@ -32,13 +35,15 @@ class SAM:
 
     def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05,
                  adaptive: bool = False, eps: float = 1e-12,
-                 climb_every: int = 1, layerwise: bool = False) -> None:
+                 climb_every: int = 1, layerwise: bool = False,
+                 climb_only: Optional[Iterable[torch.Tensor]] = None) -> None:
         if rho < 0:
             raise ValueError(f"rho must be >= 0, got {rho}")
         if climb_every < 1:
             raise ValueError(f"climb_every must be >= 1, got {climb_every}")
         self.climb_every = climb_every
         self.layerwise = layerwise
+        self._climb_only = None if climb_only is None else {id(p) for p in climb_only}
         self._steps = 0
         self._last_climb: dict[torch.Tensor, torch.Tensor] = {}
         self.base_optimizer = base_optimizer
@@ -55,9 +60,11 @@ class SAM:
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
 
     def _params_with_grad(self):
+        """Parameters that climb: those with a gradient (and in ``climb_only``, if given)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
+                if p.grad is not None and (self._climb_only is None
+                                           or id(p) in self._climb_only):
                     yield p
 
     def _grad_norms(self) -> dict[torch.Tensor, torch.Tensor]:

@@ -187,6 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
     p.add_argument("--sam-layerwise", action="store_true")
+    p.add_argument("--sam-layers", choices=["all", "dense"], default="all")
     p.add_argument("--train-samples", type=int, default=None)
     p.add_argument("--test-samples", type=int, default=None)
     p.add_argument("--lava", type=int, default=None, metavar="N",
@@ -198,6 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        false_rate=a.false_rate, batch_size=a.batch_size,
                        hidden=a.hidden,
                        adaptive=a.sam == "adaptive", sam_layerwise=a.sam_layerwise,
+                       sam_layers=a.sam_layers,
                        train_samples=a.train_samples,
                        test_samples=a.test_samples)
     base = with_family_defaults(base)

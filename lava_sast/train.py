@@ -25,6 +25,7 @@ from lava.lib.dl.slayer.loss import SpikeRate
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import block
 from .checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from .datasets import DATASETS, DEFAULT_DATASET, DatasetError, load_dataset
 from .evaluate import evaluate
@@ -49,6 +50,7 @@ class TrainConfig:
     adaptive: bool = True
     climb_every: int = 1
     sam_layerwise: bool = False
+    sam_layers: str = "all"  # "all" or "dense": which layers SAM's climb perturbs
     beta: Optional[float] = None  # default: per network family (models.FAMILY_DEFAULTS)
     epochs: int = 20
     batch_size: int = 32
@@ -75,6 +77,16 @@ def with_family_defaults(cfg: TrainConfig) -> TrainConfig:
     target filled in from the defaults of the dataset's network family."""
     defaults = FAMILY_DEFAULTS[network_family(cfg.dataset)]
     return replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
+
+
+def climbing_parameters(model: SastNetwork, layers: str) -> Optional[list[torch.Tensor]]:
+    """Parameters SAM perturbs: all (``None``) or those of the dense blocks only."""
+    if layers == "all":
+        return None
+    if layers == "dense":
+        return [p for b in model.weighted_blocks() if isinstance(b, block.Dense)
+                for p in b.parameters()]
+    raise ValueError(f"sam_layers must be 'all' or 'dense', got {layers!r}")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -159,7 +171,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
     base = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
-                    climb_every=cfg.climb_every, layerwise=cfg.sam_layerwise)
+                    climb_every=cfg.climb_every, layerwise=cfg.sam_layerwise,
+                    climb_only=climbing_parameters(model, cfg.sam_layers))
     loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
                         reduction="mean")
     history: list[dict] = []
@@ -205,6 +218,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
                         "standard SAM (rho absolute)")
     p.add_argument("--sam-layerwise", action="store_true",
                    help="normalise the SAM climb per layer instead of over the whole net")
+    p.add_argument("--sam-layers", choices=["all", "dense"], default=d.sam_layers,
+                   help="layers SAM's climb perturbs (dense: leave conv layers unperturbed)")
     p.add_argument("--climb-every", type=int, default=d.climb_every,
                    help="recompute the SAM ascent direction every k steps (cheaper SAST)")
     p.add_argument("--beta", type=float, default=None,

@@ -101,3 +101,26 @@ def test_layerwise_sam_climbs_rho_in_every_layer():
         opt.second_step()
     assert abs(climbs[True][0] - 0.3) < 1e-6 and abs(climbs[True][1] - 0.3) < 1e-6
     assert climbs[False][0] < 1e-3 and abs(climbs[False][1] - 0.3) < 1e-5
+
+
+def test_climb_only_leaves_other_parameters_unperturbed_but_steps_them():
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    b = torch.tensor([3.0, 4.0], requires_grad=True)
+    opt = SAM(torch.optim.SGD([a, b], lr=0.1), rho=0.3, climb_only=[b])
+    opt.zero_grad()
+    (a.sum() + b.sum()).backward()
+    opt.first_step()
+    assert a not in opt._climb and abs(opt._climb[b].norm().item() - 0.3) < 1e-6
+    assert torch.equal(a.detach(), torch.tensor([1.0, 2.0]))
+    opt.second_step()
+    assert torch.allclose(a.detach(), torch.tensor([0.9, 1.9]))  # still stepped
+
+
+def test_dense_only_climb_selects_the_dense_weights_of_a_conv_net():
+    from lava_sast.models import SastNetwork, default_arch
+    from lava_sast.train import climbing_parameters
+    net = SastNetwork(default_arch("shapes", (2, 32, 32), 6), (2, 32, 32))
+    chosen = {id(p) for p in climbing_parameters(net, "dense")}
+    weights = [b.synapse.weight for b in net.weighted_blocks()]
+    assert [id(w) in chosen for w in weights] == [False, False, True, True]
+    assert climbing_parameters(net, "all") is None
