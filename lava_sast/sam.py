@@ -59,7 +59,7 @@ class SAM:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
 
-    def _params_with_grad(self):
+    def _climbing_params(self):
         """Parameters that climb: those with a gradient (and in ``climb_only``, if given)."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -69,7 +69,7 @@ class SAM:
 
     def _grad_norms(self) -> dict[torch.Tensor, torch.Tensor]:
         """Norm that normalises each parameter's climb: its own (layerwise) or the global one."""
-        params = list(self._params_with_grad())
+        params = list(self._climbing_params())
         norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2) for p in params]
         if not self.layerwise and norms:
             norms = [torch.stack(norms).norm(2)] * len(norms)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import write_json_atomic
 from .datasets import DATASETS
-from .train import TrainConfig, train, with_family_defaults
+from .train import TrainConfig, check_rate_targets, train, with_family_defaults
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
            "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
@@ -203,6 +203,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        train_samples=a.train_samples,
                        test_samples=a.test_samples)
     base = with_family_defaults(base)
+    try:
+        check_rate_targets(base)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     settings = {**vars(a), **{k: getattr(base, k) for k in
                                 ("beta", "lr", "weight_scale", "true_rate", "false_rate")}}
     out = Path(a.out)

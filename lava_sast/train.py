@@ -79,6 +79,15 @@ def with_family_defaults(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
 
 
+def check_rate_targets(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` unless the (resolved) rate targets satisfy
+    ``0 <= false_rate < true_rate <= 1``."""
+    cfg = with_family_defaults(cfg)
+    if not 0.0 <= cfg.false_rate < cfg.true_rate <= 1.0:
+        raise ValueError(f"rate targets must satisfy 0 <= false rate < true rate <= 1, got "
+                         f"false rate {cfg.false_rate} and true rate {cfg.true_rate}")
+
+
 def climbing_parameters(model: SastNetwork, layers: str) -> Optional[list[torch.Tensor]]:
     """Parameters SAM perturbs: all (``None``) or those of the dense blocks only."""
     if layers == "all":
@@ -156,6 +165,7 @@ def _report(cfg: TrainConfig, model: SastNetwork, test, history: list[dict],
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, network and report; return the report."""
+    check_rate_targets(cfg)  # before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT

@@ -120,3 +120,13 @@ def test_subthreshold_share_tells_analog_layers_from_spiking_ones():
     with torch.no_grad():
         net.blocks[0].synapse.weight.fill_(1.0)  # driven hard: the output is spikes
     assert subthreshold_output_share(net, test)[0] < 0.2
+
+
+def test_inconsistent_rate_targets_are_refused_before_anything_is_written(tmp_path, capsys):
+    from lava_sast.sweep import main as sweep_main
+    out = tmp_path / "o"
+    assert main(["--true-rate", "0.02", "--false-rate", "0.03", "--out", str(out)]) == 2
+    assert "false rate 0.03 and true rate 0.02" in capsys.readouterr().err
+    assert sweep_main(["--true-rate", "1.5", "--out", str(out)]) == 2
+    assert "true rate 1.5" in capsys.readouterr().err
+    assert not out.exists()
