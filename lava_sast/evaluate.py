@@ -18,7 +18,7 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 from lava.lib.dl.slayer.classifier import Rate
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .models import SastNetwork, network_from_checkpoint
 from .synops import layer_synops
@@ -141,6 +141,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("checkpoint", help="checkpoint.pt written by lava_sast.train")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the run's)")
     p.add_argument("--samples", type=int, default=None, help="first N test samples only")
+    p.add_argument("--sharpness-rho", type=float, default=None, metavar="RHO",
+                   help="also report SAM sharpness at radius RHO (adaptive climb, the run's "
+                        "loss) on --sharpness-samples training samples spread over the set")
+    p.add_argument("--sharpness-samples", type=int, default=256)
     a = p.parse_args(argv)
     from .checkpoint import load_checkpoint
     from .datasets import DatasetError, load_dataset
@@ -152,6 +156,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = state["config"]
         test = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "test",
                             cfg["bin_us"], cfg["n_bins"], max_samples=a.samples)
+        if a.sharpness_rho is not None:
+            train = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "train",
+                                 cfg["bin_us"], cfg["n_bins"],
+                                 max_samples=cfg.get("train_samples"))
+            picks = torch.linspace(0, len(train) - 1, min(a.sharpness_samples, len(train)))
+            train_part = Subset(train, picks.round().long().unique().tolist())
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,6 +170,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "hard_accuracy": evaluate(model, test, "hard").accuracy,
               "single_layer_hard_accuracy": single_layer_swap_accuracy(model, test),
               "subthreshold_output_share": subthreshold_output_share(model, test)}
+    if a.sharpness_rho is not None:
+        from .sharpness import sam_sharpness
+        from .train import TrainConfig, rate_loss
+        known = {k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}
+        result["sam_sharpness"] = sam_sharpness(
+            model, train_part, rate_loss(TrainConfig(**known)), a.sharpness_rho).as_dict()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -187,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--hidden", type=int, default=None)
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
     p.add_argument("--sam-layerwise", action="store_true")
-    p.add_argument("--sam-layers", choices=["all", "dense"], default="all")
+    p.add_argument("--sam-layers", choices=["all", "dense", "conv"], default="all")
     p.add_argument("--train-samples", type=int, default=None)
     p.add_argument("--test-samples", type=int, default=None)
     p.add_argument("--lava", type=int, default=None, metavar="N",

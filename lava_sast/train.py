@@ -50,7 +50,7 @@ class TrainConfig:
     adaptive: bool = True
     climb_every: int = 1
     sam_layerwise: bool = False
-    sam_layers: str = "all"  # "all" or "dense": which layers SAM's climb perturbs
+    sam_layers: str = "all"  # "all", "dense" or "conv": which layers SAM's climb perturbs
     beta: Optional[float] = None  # default: per network family (models.FAMILY_DEFAULTS)
     epochs: int = 20
     batch_size: int = 32
@@ -89,13 +89,20 @@ def check_rate_targets(cfg: TrainConfig) -> None:
 
 
 def climbing_parameters(model: SastNetwork, layers: str) -> Optional[list[torch.Tensor]]:
-    """Parameters SAM perturbs: all (``None``) or those of the dense blocks only."""
+    """Parameters SAM perturbs: all (``None``), or those of the dense or conv blocks only."""
     if layers == "all":
         return None
-    if layers == "dense":
-        return [p for b in model.weighted_blocks() if isinstance(b, block.Dense)
-                for p in b.parameters()]
-    raise ValueError(f"sam_layers must be 'all' or 'dense', got {layers!r}")
+    kinds = {"dense": block.Dense, "conv": block.Conv}
+    if layers not in kinds:
+        raise ValueError(f"sam_layers must be 'all', 'dense' or 'conv', got {layers!r}")
+    return [p for b in model.weighted_blocks() if isinstance(b, kinds[layers])
+            for p in b.parameters()]
+
+
+def rate_loss(cfg: TrainConfig) -> SpikeRate:
+    """lava-dl's spike-rate loss with the (resolved) rate targets of ``cfg``."""
+    cfg = with_family_defaults(cfg)
+    return SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate, reduction="mean")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -183,8 +190,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     optimizer = SAM(base, rho=cfg.effective_rho, adaptive=cfg.adaptive,
                     climb_every=cfg.climb_every, layerwise=cfg.sam_layerwise,
                     climb_only=climbing_parameters(model, cfg.sam_layers))
-    loss_fx = SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
-                        reduction="mean")
+    loss_fx = rate_loss(cfg)
     history: list[dict] = []
     epoch_seconds: list[float] = []
     if state is not None:
@@ -228,8 +234,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
                         "standard SAM (rho absolute)")
     p.add_argument("--sam-layerwise", action="store_true",
                    help="normalise the SAM climb per layer instead of over the whole net")
-    p.add_argument("--sam-layers", choices=["all", "dense"], default=d.sam_layers,
-                   help="layers SAM's climb perturbs (dense: leave conv layers unperturbed)")
+    p.add_argument("--sam-layers", choices=["all", "dense", "conv"], default=d.sam_layers,
+                   help="layers SAM's climb perturbs (dense/conv: leave the others unperturbed)")
     p.add_argument("--climb-every", type=int, default=d.climb_every,
                    help="recompute the SAM ascent direction every k steps (cheaper SAST)")
     p.add_argument("--beta", type=float, default=None,

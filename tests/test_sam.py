@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lava_sast.sam import SAM
@@ -116,11 +117,15 @@ def test_climb_only_leaves_other_parameters_unperturbed_but_steps_them():
     assert torch.allclose(a.detach(), torch.tensor([0.9, 1.9]))  # still stepped
 
 
-def test_dense_only_climb_selects_the_dense_weights_of_a_conv_net():
+def test_layer_restricted_climb_selects_dense_or_conv_weights_of_a_conv_net():
     from lava_sast.models import SastNetwork, default_arch
     from lava_sast.train import climbing_parameters
     net = SastNetwork(default_arch("shapes", (2, 32, 32), 6), (2, 32, 32))
-    chosen = {id(p) for p in climbing_parameters(net, "dense")}
     weights = [b.synapse.weight for b in net.weighted_blocks()]
-    assert [id(w) in chosen for w in weights] == [False, False, True, True]
+    dense = {id(p) for p in climbing_parameters(net, "dense")}
+    conv = {id(p) for p in climbing_parameters(net, "conv")}
+    assert [id(w) in dense for w in weights] == [False, False, True, True]
+    assert [id(w) in conv for w in weights] == [True, True, False, False]
     assert climbing_parameters(net, "all") is None
+    with pytest.raises(ValueError, match="sam_layers"):
+        climbing_parameters(net, "pooling")

@@ -34,8 +34,10 @@ def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
     assert len(state["history"]) == 2
     from lava_sast.evaluate import main as evaluate_main
     capsys.readouterr()
-    assert evaluate_main([str(out / "checkpoint.pt"), "--samples", "50"]) == 0
+    assert evaluate_main([str(out / "checkpoint.pt"), "--samples", "50",
+                          "--sharpness-rho", "0.1", "--sharpness-samples", "32"]) == 0
     ev = json.loads(capsys.readouterr().out)
+    assert ev["sam_sharpness"]["rho"] == 0.1 and ev["sam_sharpness"]["loss"] > 0
     assert ev["hard_accuracy"] == report["hard_accuracy"] and ev["samples"] == 50
     assert len(ev["single_layer_hard_accuracy"]) == 2
     assert len(ev["subthreshold_output_share"]) == 2

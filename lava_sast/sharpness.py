@@ -1,0 +1,65 @@
+"""SAM sharpness of a trained net: how much the loss rises at SAM's ascent point.
+
+``sharpness = L(w + e) - L(w)`` with ``e`` the climb SAM takes from ``w`` on each
+batch (:meth:`lava_sast.sam.SAM.first_step`), averaged over batches.  It is the
+quantity SAST minimises beside the loss, so it tells whether SAST has anything
+to flatten: a net whose sharpness at ``rho`` is already near zero is flat at
+that radius, and training it with SAM cannot change much.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .evaluate import spike_modes
+from .models import SastNetwork
+from .sam import SAM
+
+
+@dataclass
+class Sharpness:
+    """Mean surrogate loss at ``w`` and at the ascent point ``w + e`` for radius ``rho``."""
+
+    rho: float
+    loss: float
+    climbed_loss: float
+
+    @property
+    def sharpness(self) -> float:
+        return self.climbed_loss - self.loss
+
+    def as_dict(self) -> dict:
+        return {"rho": self.rho, "loss": self.loss, "climbed_loss": self.climbed_loss,
+                "sharpness": self.sharpness}
+
+
+def sam_sharpness(model: SastNetwork, dataset: Dataset, loss_fx: torch.nn.Module,
+                  rho: float, adaptive: bool = True, batch_size: int = 32) -> Sharpness:
+    """Loss and SAM-climbed loss of ``model`` (surrogate forward) over ``dataset``,
+    one climb per batch of ``batch_size`` as in training; weights are left bit-exact."""
+    sam = SAM(torch.optim.SGD(model.parameters(), lr=0.0), rho=rho, adaptive=adaptive)
+    loss_sum = climbed_sum = 0.0
+    seen = 0
+    with spike_modes(model, ["surrogate"] * len(model.neurons())):
+        for x, y in DataLoader(dataset, batch_size=batch_size):
+            sam.zero_grad()
+            loss = loss_fx(model(x), y)
+            loss.backward()
+            saved = [p.detach().clone() for p in model.parameters()]
+            sam.first_step()
+            try:
+                with torch.no_grad():
+                    climbed = loss_fx(model(x), y)
+            finally:  # copy back rather than subtract e: bit-exact weights afterwards
+                with torch.no_grad():
+                    for p, w in zip(model.parameters(), saved):
+                        p.copy_(w)
+            loss_sum += float(loss.detach()) * len(y)
+            climbed_sum += float(climbed) * len(y)
+            seen += len(y)
+    sam.zero_grad()
+    if seen == 0:
+        raise ValueError("sam_sharpness needs a non-empty dataset")
+    return Sharpness(rho, loss_sum / seen, climbed_sum / seen)
