@@ -46,20 +46,34 @@ def network_family(dataset: str) -> str:
     return "conv" if dataset in CONV_DATASETS else "dense"
 
 
+#: Output channels of the two conv layers of the default conv net.
+CONV_CHANNELS = (16, 32)
+
+
 def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
-                 hidden: Optional[int] = None) -> list[dict[str, Any]]:
-    """Default layer list for ``dataset`` with input ``(C, H, W)``."""
+                 hidden: Optional[int] = None,
+                 conv_channels: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
+    """Default layer list for ``dataset`` with input ``(C, H, W)``; ``hidden`` sets the
+    width of the hidden dense layer, and ``hidden=0`` leaves it out (the output layer
+    then reads the last conv layer, or the input, directly); ``conv_channels`` sets the
+    output channels of the two conv layers (default :data:`CONV_CHANNELS`)."""
+    if hidden is not None and hidden < 0:
+        raise ValueError(f"hidden must be >= 0, got {hidden}")
+    c1, c2 = CONV_CHANNELS if conv_channels is None else conv_channels
+    if min(c1, c2) < 1:
+        raise ValueError(f"conv_channels must be two positive counts, got {conv_channels}")
     c, h, w = input_shape
+    readout = [{"type": "dense", "out": num_classes}]
     if network_family(dataset) == "conv":
+        hidden_layer = [] if hidden == 0 else [{"type": "dense", "out": hidden or 128}]
         return [
-            {"type": "conv", "out": 16, "kernel": 5, "stride": 2, "padding": 2},
-            {"type": "conv", "out": 32, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "conv", "out": c1, "kernel": 5, "stride": 2, "padding": 2},
+            {"type": "conv", "out": c2, "kernel": 3, "stride": 2, "padding": 1},
             {"type": "flatten"},
-            {"type": "dense", "out": hidden or 128},
-            {"type": "dense", "out": num_classes},
-        ]
-    return [{"type": "dense", "out": hidden or (128 if c * h * w < 1000 else 256)},
-            {"type": "dense", "out": num_classes}]
+        ] + hidden_layer + readout
+    if hidden == 0:
+        return readout
+    return [{"type": "dense", "out": hidden or (128 if c * h * w < 1000 else 256)}] + readout
 
 
 class SastNetwork(torch.nn.Module):

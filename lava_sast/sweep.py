@@ -184,7 +184,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="spike-rate target of the true class (default: per network family)")
     p.add_argument("--false-rate", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--hidden", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden dense layer width (0: none)")
+    p.add_argument("--conv-channels", type=int, nargs=2, default=None, metavar=("C1", "C2"))
     p.add_argument("--sam", choices=["adaptive", "standard"], default="adaptive")
     p.add_argument("--sam-layerwise", action="store_true")
     p.add_argument("--sam-layers", choices=["all", "dense", "conv"], default="all")
@@ -198,6 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        lr=a.lr, weight_scale=a.weight_scale, true_rate=a.true_rate,
                        false_rate=a.false_rate, batch_size=a.batch_size,
                        hidden=a.hidden,
+                       conv_channels=None if a.conv_channels is None else tuple(a.conv_channels),
                        adaptive=a.sam == "adaptive", sam_layerwise=a.sam_layerwise,
                        sam_layers=a.sam_layers,
                        train_samples=a.train_samples,

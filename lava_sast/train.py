@@ -58,6 +58,7 @@ class TrainConfig:
     weight_scale: Optional[float] = None  # default: per network family
     seed: int = 0
     hidden: Optional[int] = None
+    conv_channels: Optional[tuple[int, int]] = None  # default: models.CONV_CHANNELS
     bin_us: Optional[int] = None
     n_bins: Optional[int] = None
     train_samples: Optional[int] = None
@@ -113,7 +114,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
-    arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden)
+    arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden, cfg.conv_channels)
     cfg = with_family_defaults(cfg)
     return SastNetwork(arch, input_shape, beta=cfg.beta, weight_scale=cfg.weight_scale)
 
@@ -251,7 +252,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     p.add_argument("--false-rate", type=float, default=None,
                    help="spike-rate target of the other classes (default 0.03)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--hidden", type=int, default=None, help="hidden layer width")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden dense layer width (0: none, the output reads the last conv layer)")
+    p.add_argument("--conv-channels", type=int, nargs=2, default=None, metavar=("C1", "C2"),
+                   help="output channels of the two conv layers (conv nets; default 16 32)")
     p.add_argument("--bin-us", type=int, default=None, help="time bin in microseconds")
     p.add_argument("--n-bins", type=int, default=None, help="time bins per sample")
     p.add_argument("--train-samples", type=int, default=None)
@@ -263,6 +267,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     args = vars(p.parse_args(argv))
     resume = args.pop("resume")
     args["adaptive"] = args.pop("sam") == "adaptive"
+    if args["conv_channels"] is not None:
+        args["conv_channels"] = tuple(args["conv_channels"])
     return TrainConfig(**args), resume
 
 

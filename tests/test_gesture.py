@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import tonic
+import torch
 
 from lava_sast.datasets import DatasetError, load_dataset
 from lava_sast.datasets.dvsgesture import DVSGesture, write_tonic_layout
@@ -150,3 +151,18 @@ def test_low_rate_target_lets_conv_outputs_classify_below_threshold(tmp_path):
     report, top = _train_shapes(tmp_path, "--true-rate", "0.2")
     assert report["surrogate_accuracy"] >= 0.9
     assert top < 0.5
+
+
+def test_hidden_zero_and_conv_channels_shape_the_default_conv_net():
+    from lava_sast.models import SastNetwork, default_arch
+    arch = default_arch("shapes", (2, 32, 32), 6, hidden=0)
+    assert [layer["type"] for layer in arch] == ["conv", "conv", "flatten", "dense"]
+    assert arch[-1]["out"] == 6
+    assert len(default_arch("shapes", (2, 32, 32), 6)) == 5  # default keeps the hidden layer
+    assert default_arch("digits", (2, 8, 8), 10, hidden=0) == [{"type": "dense", "out": 10}]
+    assert [layer.get("out") for layer in default_arch("shapes", (2, 32, 32), 6, 0, (16, 16))] \
+        == [16, 16, None, 6]
+    with pytest.raises(ValueError, match="hidden"):
+        default_arch("shapes", (2, 32, 32), 6, hidden=-1)
+    net = SastNetwork(arch, (2, 32, 32))
+    assert net(torch.zeros(1, 2, 32, 32, 4)).shape == (1, 6, 4)
