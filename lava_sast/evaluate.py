@@ -146,6 +146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "loss) on --sharpness-samples training samples spread over the set")
     p.add_argument("--sharpness-samples", type=int, default=256)
     a = p.parse_args(argv)
+    if a.sharpness_rho is not None and a.sharpness_rho < 0:
+        p.error(f"--sharpness-rho must be >= 0, got {a.sharpness_rho}")
+    if a.sharpness_samples < 1:
+        p.error(f"--sharpness-samples must be >= 1, got {a.sharpness_samples}")
     from .checkpoint import load_checkpoint
     from .datasets import DatasetError, load_dataset
     try:

@@ -50,6 +50,15 @@ def network_family(dataset: str) -> str:
 CONV_CHANNELS = (16, 32)
 
 
+def check_arch_options(hidden: Optional[int],
+                       conv_channels: Optional[Sequence[int]]) -> None:
+    """Raise ``ValueError`` unless ``hidden >= 0`` and ``conv_channels`` is two positive counts."""
+    if hidden is not None and hidden < 0:
+        raise ValueError(f"hidden must be >= 0, got {hidden}")
+    if conv_channels is not None and (len(conv_channels) != 2 or min(conv_channels) < 1):
+        raise ValueError(f"conv_channels must be two positive counts, got {conv_channels}")
+
+
 def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
                  hidden: Optional[int] = None,
                  conv_channels: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
@@ -57,11 +66,8 @@ def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
     width of the hidden dense layer, and ``hidden=0`` leaves it out (the output layer
     then reads the last conv layer, or the input, directly); ``conv_channels`` sets the
     output channels of the two conv layers (default :data:`CONV_CHANNELS`)."""
-    if hidden is not None and hidden < 0:
-        raise ValueError(f"hidden must be >= 0, got {hidden}")
+    check_arch_options(hidden, conv_channels)
     c1, c2 = CONV_CHANNELS if conv_channels is None else conv_channels
-    if min(c1, c2) < 1:
-        raise ValueError(f"conv_channels must be two positive counts, got {conv_channels}")
     c, h, w = input_shape
     readout = [{"type": "dense", "out": num_classes}]
     if network_family(dataset) == "conv":

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import write_json_atomic
 from .datasets import DATASETS
-from .train import TrainConfig, check_rate_targets, train, with_family_defaults
+from .train import TrainConfig, check_config, train, with_family_defaults
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
            "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
@@ -200,14 +200,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        lr=a.lr, weight_scale=a.weight_scale, true_rate=a.true_rate,
                        false_rate=a.false_rate, batch_size=a.batch_size,
                        hidden=a.hidden,
-                       conv_channels=None if a.conv_channels is None else tuple(a.conv_channels),
+                       conv_channels=a.conv_channels,
                        adaptive=a.sam == "adaptive", sam_layerwise=a.sam_layerwise,
                        sam_layers=a.sam_layers,
                        train_samples=a.train_samples,
                        test_samples=a.test_samples)
     base = with_family_defaults(base)
     try:
-        check_rate_targets(base)
+        check_config(base)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

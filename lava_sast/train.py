@@ -29,7 +29,8 @@ from . import block
 from .checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from .datasets import DATASETS, DEFAULT_DATASET, DatasetError, load_dataset
 from .evaluate import evaluate
-from .models import FAMILY_DEFAULTS, SastNetwork, default_arch, network_family
+from .models import (FAMILY_DEFAULTS, SastNetwork, check_arch_options, default_arch,
+                     network_family)
 from .sam import SAM
 
 CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
@@ -68,6 +69,10 @@ class TrainConfig:
     hardware_eval: bool = True
     out: str = "runs/default"
 
+    def __post_init__(self) -> None:
+        if self.conv_channels is not None:  # a CLI list or a JSON list: one canonical form
+            self.conv_channels = tuple(self.conv_channels)
+
     @property
     def effective_rho(self) -> float:
         return self.rho if self.method == "sast" else 0.0
@@ -80,10 +85,12 @@ def with_family_defaults(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in defaults.items() if getattr(cfg, k) is None})
 
 
-def check_rate_targets(cfg: TrainConfig) -> None:
+def check_config(cfg: TrainConfig) -> None:
     """Raise ``ValueError`` unless the (resolved) rate targets satisfy
-    ``0 <= false_rate < true_rate <= 1``."""
+    ``0 <= false_rate < true_rate <= 1`` and the architecture options are valid;
+    called before anything is written."""
     cfg = with_family_defaults(cfg)
+    check_arch_options(cfg.hidden, cfg.conv_channels)
     if not 0.0 <= cfg.false_rate < cfg.true_rate <= 1.0:
         raise ValueError(f"rate targets must satisfy 0 <= false rate < true rate <= 1, got "
                          f"false rate {cfg.false_rate} and true rate {cfg.true_rate}")
@@ -173,7 +180,7 @@ def _report(cfg: TrainConfig, model: SastNetwork, test, history: list[dict],
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, network and report; return the report."""
-    check_rate_targets(cfg)  # before anything is written
+    check_config(cfg)  # before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT
@@ -267,8 +274,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     args = vars(p.parse_args(argv))
     resume = args.pop("resume")
     args["adaptive"] = args.pop("sam") == "adaptive"
-    if args["conv_channels"] is not None:
-        args["conv_channels"] = tuple(args["conv_channels"])
     return TrainConfig(**args), resume
 
 

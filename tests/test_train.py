@@ -38,6 +38,11 @@ def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
                           "--sharpness-rho", "0.1", "--sharpness-samples", "32"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["sam_sharpness"]["rho"] == 0.1 and ev["sam_sharpness"]["loss"] > 0
+    for bad in (["--sharpness-rho", "-0.1"], ["--sharpness-rho", "0.1", "--sharpness-samples", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            evaluate_main([str(out / "checkpoint.pt"), *bad])
+        assert stop.value.code == 2
+    assert "--sharpness-samples must be >= 1" in capsys.readouterr().err
     assert ev["hard_accuracy"] == report["hard_accuracy"] and ev["samples"] == 50
     assert len(ev["single_layer_hard_accuracy"]) == 2
     assert len(ev["subthreshold_output_share"]) == 2
@@ -132,3 +137,16 @@ def test_inconsistent_rate_targets_are_refused_before_anything_is_written(tmp_pa
     assert sweep_main(["--true-rate", "1.5", "--out", str(out)]) == 2
     assert "true rate 1.5" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_bad_architecture_options_are_refused_before_anything_is_written(tmp_path, capsys):
+    from lava_sast.sweep import main as sweep_main
+    out = tmp_path / "o"
+    assert main(["--hidden", "-1", "--out", str(out)]) == 2
+    assert "hidden must be >= 0, got -1" in capsys.readouterr().err
+    assert sweep_main(["--dataset", "shapes", "--conv-channels", "0", "16",
+                       "--out", str(out)]) == 2
+    assert "conv_channels must be two positive counts, got (0, 16)" in capsys.readouterr().err
+    assert not out.exists()
+    assert TrainConfig(conv_channels=[16, 16]).conv_channels == (16, 16)
+
