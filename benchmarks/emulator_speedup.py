@@ -16,7 +16,8 @@ from pathlib import Path
 import lava_sast  # noqa: F401
 from lava_sast.train import TrainConfig, train
 from netx_export.data_input import load_inputs
-from netx_export.export import export_network, load_network
+from lava_sast.checkpoint import load_network
+from netx_export.export import export_network
 from netx_export.netx_model import load_int_network
 from netx_export.verify import compare
 

@@ -55,7 +55,7 @@ def make_step(variant: str, k: int):
         model = SastNetwork([{"type": "dense", "out": HIDDEN}, {"type": "dense", "out": CLASSES}],
                             IN_SHAPE, beta=1.0)
     rho = {"slayer": 0.0, "baseline": 0.0, "sast": 0.3, "sast_every_k": 0.3}[variant]
-    opt = SAM(torch.optim.Adam(model.parameters(), lr=1e-3), rho=rho, adaptive=True,
+    opt = SAM(model.parameters(), torch.optim.Adam, lr=1e-3, rho=rho, adaptive=True,
               climb_every=k if variant == "sast_every_k" else 1)
     loss_fx = slayer.loss.SpikeRate(true_rate=0.2, false_rate=0.03, reduction="mean")
 

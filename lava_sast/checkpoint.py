@@ -1,4 +1,5 @@
-"""Atomic training checkpoints (write to a temporary file, then rename)."""
+"""Training checkpoints: atomic writes and safe reads (``weights_only``: tensors and
+plain containers only, never code), and networks rebuilt from them."""
 from __future__ import annotations
 
 import os
@@ -7,33 +8,54 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_path
+from .models import SastNetwork
+
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to ``path`` so that a crash never leaves a partial file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_atomic`, with a clear error."""
+    """Load a checkpoint written by :func:`save_atomic` with ``weights_only=True``
+    (a pickle payload is refused, not run); clear error for a missing or foreign file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated or foreign file
-        raise ValueError(f"checkpoint {path} cannot be read: {exc}") from exc
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign or unsafe file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"checkpoint {path} cannot be read safely: {first}") from exc
+    if not isinstance(state, dict) or "model_config" not in state:
+        raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
+    return state
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary file and a rename."""
-    import json
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+def network_from_checkpoint(state: dict[str, Any], path: str | os.PathLike,
+                            which: str = "best") -> SastNetwork:
+    """Rebuild the :class:`SastNetwork` of a loaded checkpoint ``state`` (read from
+    ``path``): the reported net (``which="best"``: the best validation epoch, with the
+    surrogate slope of that epoch) or the last epoch's (``"last"``)."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    best = state.get("best") or {}
+    try:
+        model = SastNetwork.from_config(state["model_config"])
+        if which == "best" and "model" in best:
+            model.load_state_dict(best["model"])
+            model.set_beta(best.get("beta", model.neuron_params["beta"]))
+        else:
+            model.load_state_dict(state["model"])
+    except Exception as exc:
+        raise ValueError(f"{path}: the network in this checkpoint cannot be rebuilt "
+                         f"({type(exc).__name__}: {exc})") from exc
+    return model
+
+
+def load_network(path: str | os.PathLike, which: str = "best") -> SastNetwork:
+    """The trained network of a ``checkpoint.pt``: the one its report describes (``best``)
+    or the last epoch's (``last``)."""
+    return network_from_checkpoint(load_checkpoint(path), path, which)

@@ -18,16 +18,23 @@ site-packages:
 3. ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
    ``mp.set_start_method('fork')`` at import, which raises ``RuntimeError:
    context has already been set`` when torch or scikit-learn touched the
-   multiprocessing context first.  The hook adds ``force=True`` (fork is the
-   Linux default on 3.11 anyway).
+   multiprocessing context first, and would switch the whole importing process
+   to ``fork``.  The hook removes that call; :func:`use_fork_for_lava` sets the
+   start method only in the process where Lava runs (the child that
+   :mod:`netx_export.lava_runner` forks).
 
-Lava starts its runtime processes by ``fork``, so children inherit the hook.
+Every patch checks that the installed versions are the ones it was written for
+(:data:`PATCHED_VERSIONS`) and that its target text is found; otherwise the import
+fails with a :class:`LavaCompatError` that says which file and version, instead of
+silently doing nothing.
 """
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import importlib.util
+import multiprocessing
 import re
 import sys
 import types
@@ -37,6 +44,27 @@ VAR_MODEL = "lava.magma.compiler.var_model"
 LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 _MUTABLE_DEFAULT = re.compile(r"^(\s+\w+: ByteEncoder) = ByteEncoder\(\)\s*$", re.M)
+_SET_FORK = "mp.set_start_method('fork')"
+
+#: Distribution versions whose source the patches below were written against.
+PATCHED_VERSIONS = {"lava-nc": "0.10.0", "lava-dl": "0.6.0"}
+
+
+class LavaCompatError(ImportError):
+    """The installed Lava is not the one the compatibility patches were written for."""
+
+
+def check_versions() -> None:
+    """Raise :class:`LavaCompatError` unless lava-nc and lava-dl are the patched versions."""
+    for dist, want in PATCHED_VERSIONS.items():
+        try:
+            have = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise LavaCompatError(f"{dist} is not installed; run ./install.sh") from None
+        if have != want:
+            raise LavaCompatError(
+                f"lava_sast.compat patches {dist} {want}, but {have} is installed; "
+                f"install {dist}=={want} (./install.sh) or update lava_sast/compat.py")
 
 
 def patch_var_model_source(source: str) -> str:
@@ -44,7 +72,9 @@ def patch_var_model_source(source: str) -> str:
     patched, count = _MUTABLE_DEFAULT.subn(
         r"\1 = _dc_field(default_factory=ByteEncoder)", source)
     if count == 0:
-        return source
+        raise LavaCompatError(f"{VAR_MODEL}: no 'x: ByteEncoder = ByteEncoder()' field "
+                              f"found to patch (lava-nc {PATCHED_VERSIONS['lava-nc']} "
+                              f"expected)")
     lines = patched.split("\n")
     future = [i for i, line in enumerate(lines)
               if line.startswith("from __future__")]
@@ -54,9 +84,18 @@ def patch_var_model_source(source: str) -> str:
 
 
 def patch_lava_mp_source(source: str) -> str:
-    """Return Lava's multiprocessing module source with a forced fork start method."""
-    return source.replace("mp.set_start_method('fork')",
-                          "mp.set_start_method('fork', force=True)")
+    """Return Lava's multiprocessing module source without its import-time
+    ``set_start_method('fork')`` (see :func:`use_fork_for_lava`)."""
+    if _SET_FORK not in source:
+        raise LavaCompatError(f"{LAVA_MP}: {_SET_FORK} not found to patch (lava-nc "
+                              f"{PATCHED_VERSIONS['lava-nc']} expected)")
+    return source.replace(_SET_FORK, "pass  # lava_sast.compat: see use_fork_for_lava()")
+
+
+def use_fork_for_lava() -> None:
+    """Make this process start Lava's runtime processes by ``fork`` (call it only in
+    the process that runs Lava)."""
+    multiprocessing.set_start_method("fork", force=True)
 
 
 _PATCHES = {VAR_MODEL: patch_var_model_source, LAVA_MP: patch_lava_mp_source}
@@ -126,7 +165,8 @@ class LavaCompatFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Install the finder once, ahead of the default path finders."""
+    """Check the Lava versions and install the finder once, ahead of the default path finders."""
+    check_versions()
     if not any(isinstance(f, LavaCompatFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, LavaCompatFinder())
 

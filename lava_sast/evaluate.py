@@ -12,15 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .models import SastNetwork, network_from_checkpoint
+from .models import SastNetwork, spike_modes
+from .checkpoint import load_checkpoint, network_from_checkpoint
+from .config import TrainConfig
+from .datasets import DatasetError, load_dataset
+from .losses import rate_loss
+from .sharpness import sam_sharpness
 from .synops import layer_synops
 
 #: membrane potential histogram range, in units of the threshold
@@ -46,24 +50,18 @@ class EvalResult:
         return asdict(self)
 
 
-@contextmanager
-def spike_modes(model: SastNetwork, modes: Sequence[str]) -> Iterator[None]:
-    """Run ``model`` in eval mode with neuron ``i`` in spike mode ``modes[i]``; restores
-    the previous modes, voltage recording and train/eval state afterwards."""
-    neurons = model.neurons()
-    previous = [n.spike_mode for n in neurons]
-    was_training = model.training
-    model.eval()
-    try:
-        for n, m in zip(neurons, modes):
-            n.spike_mode = m
-        yield
-    finally:
-        for n, m in zip(neurons, previous):
-            n.spike_mode = m
-            n.record_voltage = False
-            n.last_voltage = None
-        model.train(was_training)
+@torch.no_grad()
+def accuracy(model: SastNetwork, dataset: Dataset, mode: str = "hard",
+             batch_size: int = 256) -> float:
+    """Classification accuracy of ``model`` in spike ``mode`` (nothing else measured)."""
+    correct = total = 0
+    with spike_modes(model, [mode] * len(model.neurons())):
+        for x, y in DataLoader(dataset, batch_size=batch_size):
+            correct += int((Rate.predict(model(x)) == y).sum())
+            total += len(y)
+    if total == 0:
+        raise ValueError("accuracy: the dataset is empty")
+    return correct / total
 
 
 @torch.no_grad()
@@ -150,8 +148,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.error(f"--sharpness-rho must be >= 0, got {a.sharpness_rho}")
     if a.sharpness_samples < 1:
         p.error(f"--sharpness-samples must be >= 1, got {a.sharpness_samples}")
-    from .checkpoint import load_checkpoint
-    from .datasets import DatasetError, load_dataset
     try:
         state = load_checkpoint(a.checkpoint)
         model = network_from_checkpoint(state, a.checkpoint)
@@ -163,7 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.sharpness_rho is not None:
             train = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "train",
                                  cfg["bin_us"], cfg["n_bins"],
-                                 max_samples=cfg.get("train_samples"))
+                                 max_samples=cfg.get("train_samples"),
+                                 subset_seed=cfg.get("seed", 0))
             picks = torch.linspace(0, len(train) - 1, min(a.sharpness_samples, len(train)))
             train_part = Subset(train, picks.round().long().unique().tolist())
     except (DatasetError, FileNotFoundError, ValueError) as exc:
@@ -175,11 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "single_layer_hard_accuracy": single_layer_swap_accuracy(model, test),
               "subthreshold_output_share": subthreshold_output_share(model, test)}
     if a.sharpness_rho is not None:
-        from .sharpness import sam_sharpness
-        from .train import TrainConfig, rate_loss
-        known = {k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__}
         result["sam_sharpness"] = sam_sharpness(
-            model, train_part, rate_loss(TrainConfig(**known)), a.sharpness_rho).as_dict()
+            model, train_part, rate_loss(TrainConfig.from_dict(cfg)), a.sharpness_rho).as_dict()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -6,48 +6,30 @@ rebuild it; :func:`default_arch` gives the default net of each dataset.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
 
 import h5py
 import numpy as np
 import torch
 
 from . import block
+from .atomic import atomic_path
+from .datasets import network_family
 from .neuron import SastCubaNeuron
+from .quantize import QuantizedWeight
 
 #: Loihi CUBA parameters shared by every layer (threshold in SLAYER units:
 #: vThMant = 64 * threshold; decays as fractions of 4096).
 DEFAULT_NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
 
-#: Datasets whose default network is convolutional.
-CONV_DATASETS = ("dvsgesture", "shapes")
-
-#: Training defaults per network family.  Dense nets: a shallow surrogate
-#: (beta 1) on SLAYER's usual init and lava-dl's N-MNIST rate targets (0.2 /
-#: 0.03).  Conv nets: with weight_scale 2 the 2048-input hidden layer starts
-#: saturated (membrane std ~10x threshold, half the neurons always on, a quarter
-#: silent) and the rate loss stalls at chance; weight_scale 0.5 starts near
-#: threshold, and beta 5 keeps the sigmoid's resting output (sigmoid(-beta *
-#: threshold)) below the loss's false rate.  A true rate of 0.2 is reachable by
-#: a sigmoid *below* threshold (v = 0.72 gives 0.2 at beta 5): the conv nets
-#: then classify with output neurons that never cross threshold and fall to a
-#: coin toss after the swap to hard spikes; a true rate of 0.5 needs membranes
-#: at threshold, i.e. real spikes.
-FAMILY_DEFAULTS: dict[str, dict[str, float]] = {
-    "dense": {"beta": 1.0, "lr": 3e-3, "weight_scale": 2.0, "true_rate": 0.2,
-              "false_rate": 0.03},
-    "conv": {"beta": 5.0, "lr": 3e-3, "weight_scale": 0.5, "true_rate": 0.5,
-             "false_rate": 0.03},
-}
-
-
-def network_family(dataset: str) -> str:
-    """``'conv'`` or ``'dense'``: the kind of default network of ``dataset``."""
-    return "conv" if dataset in CONV_DATASETS else "dense"
-
-
 #: Output channels of the two conv layers of the default conv net.
 CONV_CHANNELS = (16, 32)
+
+#: Synapse weight hooks a network can train with: ``clamp`` (full precision within
+#: the 8-bit range), ``slayer8`` (SLAYER's own 8-bit hook, ``quantize_8bit``) and
+#: ``qat8``/``qat4`` (the exporter's per-layer power-of-two grid, straight-through).
+WEIGHT_HOOKS = ("clamp", "slayer8", "qat8", "qat4")
 
 
 def check_arch_options(hidden: Optional[int],
@@ -70,7 +52,7 @@ def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
     c1, c2 = CONV_CHANNELS if conv_channels is None else conv_channels
     c, h, w = input_shape
     readout = [{"type": "dense", "out": num_classes}]
-    if network_family(dataset) == "conv":
+    if network_family(dataset) == "conv":  # from the dataset's description
         hidden_layer = [] if hidden == 0 else [{"type": "dense", "out": hidden or 128}]
         return [
             {"type": "conv", "out": c1, "kernel": 5, "stride": 2, "padding": 2},
@@ -91,7 +73,7 @@ class SastNetwork(torch.nn.Module):
 
     def __init__(self, arch: list[dict[str, Any]], input_shape: Sequence[int],
                  neuron: Optional[dict[str, float]] = None, beta: float = 5.0,
-                 weight_scale: float = 2.0) -> None:
+                 weight_scale: float = 2.0, weight_hook: str = "clamp") -> None:
         super().__init__()
         self.arch = [dict(layer) for layer in arch]
         self.input_shape = tuple(int(v) for v in input_shape)
@@ -120,7 +102,18 @@ class SastNetwork(torch.nn.Module):
                 features = layer["out"]
             else:
                 raise ValueError(f"unknown layer type {kind!r} in arch")
+        self.set_weight_hook(weight_hook)
         self(torch.zeros(1, *self.input_shape, 2))  # fixes neuron shapes for export
+
+    def set_weight_hook(self, kind: str) -> None:
+        """Train and evaluate every synapse through weight hook ``kind`` (:data:`WEIGHT_HOOKS`)."""
+        if kind not in WEIGHT_HOOKS:
+            raise ValueError(f"weight hook must be one of {WEIGHT_HOOKS}, got {kind!r}")
+        self.weight_hook = kind
+        for b in self.weighted_blocks():
+            n = b.neuron
+            b.synapse.pre_hook_fx = {"clamp": n.weight_hook, "slayer8": n.quantize_8bit}.get(
+                kind) or QuantizedWeight(int(kind[3:]))
 
     def _flat_features(self) -> int:
         x = torch.zeros(1, *self.input_shape, 1)
@@ -134,12 +127,20 @@ class SastNetwork(torch.nn.Module):
         """Everything needed to rebuild the network (saved in checkpoints)."""
         return {"arch": self.arch, "input_shape": list(self.input_shape),
                 "neuron": {k: v for k, v in self.neuron_params.items() if k != "beta"},
-                "beta": self.neuron_params["beta"], "weight_scale": self.weight_scale}
+                "beta": self.neuron_params["beta"], "weight_scale": self.weight_scale,
+                "weight_hook": self.weight_hook}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "SastNetwork":
         return cls(config["arch"], config["input_shape"], config["neuron"],
-                   config["beta"], config["weight_scale"])
+                   config["beta"], config["weight_scale"],
+                   config.get("weight_hook", "clamp"))
+
+    def set_beta(self, beta: float) -> None:
+        """Set the surrogate slope of every neuron (``anneal`` raises it during training)."""
+        self.neuron_params["beta"] = float(beta)
+        for n in self.neurons():
+            n.beta = float(beta)
 
     def neurons(self) -> list[SastCubaNeuron]:
         """Spiking neurons, one per weighted block, input to output."""
@@ -167,9 +168,8 @@ class SastNetwork(torch.nn.Module):
         return (x, layer_inputs) if return_layers else x
 
     def export_hdf5(self, filename: str | os.PathLike) -> None:
-        """Write the NetX hdf5 (8-bit SLAYER weights) atomically to ``filename``."""
-        tmp = f"{filename}.tmp"
-        with h5py.File(tmp, "w") as h:
+        """Write the NetX hdf5 (weights through each synapse's hook) atomically."""
+        with atomic_path(filename) as tmp, h5py.File(tmp, "w") as h:
             layers = h.create_group("layer")
             offset = 0
             if self.conv_input:
@@ -179,19 +179,23 @@ class SastNetwork(torch.nn.Module):
                 offset = 1
             for i, b in enumerate(self.blocks):
                 b.export_hdf5(layers.create_group(f"{i + offset}"))
-        os.replace(tmp, filename)
 
 
-def network_from_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> SastNetwork:
-    """Rebuild a :class:`SastNetwork` from a loaded checkpoint ``state`` (read from ``path``)."""
-    if "model_config" not in state:
-        raise ValueError(f"{path} is not a lava_sast checkpoint (no model_config)")
-    model = SastNetwork.from_config(state["model_config"])
-    model.load_state_dict(state["model"])
-    return model
-
-
-def load_network(path: str | os.PathLike) -> SastNetwork:
-    """Rebuild a :class:`SastNetwork` from a training ``checkpoint.pt``."""
-    from .checkpoint import load_checkpoint
-    return network_from_checkpoint(load_checkpoint(path), path)
+@contextmanager
+def spike_modes(model: "SastNetwork", modes: Sequence[str]) -> Iterator[None]:
+    """Run ``model`` in eval mode with neuron ``i`` in spike mode ``modes[i]``; restores
+    the previous modes, voltage recording and train/eval state afterwards."""
+    neurons = model.neurons()
+    previous = [n.spike_mode for n in neurons]
+    was_training = model.training
+    model.eval()
+    try:
+        for n, m in zip(neurons, modes):
+            n.spike_mode = m
+        yield
+    finally:
+        for n, m in zip(neurons, previous):
+            n.spike_mode = m
+            n.record_voltage = False
+            n.last_voltage = None
+        model.train(was_training)

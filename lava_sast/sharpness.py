@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .evaluate import spike_modes
-from .models import SastNetwork
+from .models import SastNetwork, spike_modes
 from .sam import SAM
 
 
@@ -39,7 +38,7 @@ def sam_sharpness(model: SastNetwork, dataset: Dataset, loss_fx: torch.nn.Module
                   rho: float, adaptive: bool = True, batch_size: int = 32) -> Sharpness:
     """Loss and SAM-climbed loss of ``model`` (surrogate forward) over ``dataset``,
     one climb per batch of ``batch_size`` as in training; weights are left bit-exact."""
-    sam = SAM(torch.optim.SGD(model.parameters(), lr=0.0), rho=rho, adaptive=adaptive)
+    sam = SAM(model.parameters(), torch.optim.SGD, rho=rho, adaptive=adaptive, lr=0.0)
     loss_sum = climbed_sum = 0.0
     seen = 0
     with spike_modes(model, ["surrogate"] * len(model.neurons())):
@@ -47,15 +46,12 @@ def sam_sharpness(model: SastNetwork, dataset: Dataset, loss_fx: torch.nn.Module
             sam.zero_grad()
             loss = loss_fx(model(x), y)
             loss.backward()
-            saved = [p.detach().clone() for p in model.parameters()]
             sam.first_step()
             try:
                 with torch.no_grad():
                     climbed = loss_fx(model(x), y)
-            finally:  # copy back rather than subtract e: bit-exact weights afterwards
-                with torch.no_grad():
-                    for p, w in zip(model.parameters(), saved):
-                        p.copy_(w)
+            finally:
+                sam.restore()  # copies w back: bit-exact weights afterwards
             loss_sum += float(loss.detach()) * len(y)
             climbed_sum += float(climbed) * len(y)
             seen += len(y)

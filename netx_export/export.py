@@ -13,9 +13,10 @@ from typing import Optional, Sequence
 
 import torch
 
-from lava_sast.models import SastNetwork, load_network  # load_network re-exported
+from lava_sast.checkpoint import load_network
+from lava_sast.models import SastNetwork
 
-from .quantize import quantize_decay, quantize_weight
+from lava_sast.quantize import quantize_decay, quantize_weight
 
 
 def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
@@ -26,12 +27,16 @@ def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
 def quantized_copy(model: SastNetwork, weight_bits: int = 8,
                    decay_levels: Optional[str] = None) -> tuple[SastNetwork, list[dict]]:
     """Copy of ``model`` with weights on the ``weight_bits`` grid (and decays
-    on ``decay_levels``); also returns per-layer quantisation facts."""
+    on ``decay_levels``); also returns per-layer quantisation facts.  The weights
+    quantised are those the network computes with: each synapse's weight after its
+    training hook (SLAYER's 8-bit grid, the QAT grid, or the clamp to 8-bit range)."""
     q = copy.deepcopy(model)
     info = []
     with torch.no_grad():
         for i, b in enumerate(q.weighted_blocks()):
-            w, shift = quantize_weight(b.synapse.weight, weight_bits)
+            hook = b.synapse.pre_hook_fx
+            used = hook(b.synapse.weight) if hook is not None else b.synapse.weight
+            w, shift = quantize_weight(used, weight_bits)
             b.synapse.weight.copy_(w)
             b.synapse.pre_hook_fx = _grid_hook
             n = b.neuron

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from lava_sast.datasets import BinnedDataset
 from lava_sast.models import SastNetwork
@@ -12,18 +12,27 @@ from .export import export_network
 from .netx_model import load_int_network
 
 
+def _emulated_accuracy(net, data: BinnedDataset) -> tuple[float, Any]:
+    emu = emulate(net, data.spikes.float())
+    return float((emu.predictions == data.labels).float().mean()), emu
+
+
 def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
-                     bits: tuple[int, ...] = (8, 4)) -> dict[str, Any]:
+                     bits: tuple[int, ...] = (8, 4),
+                     val: Optional[BinnedDataset] = None) -> dict[str, Any]:
     """Export ``model`` at each weight width into ``out/network_int{b}.net`` and
-    report emulator accuracy and SynOps on ``test``."""
+    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``)."""
     result: dict[str, Any] = {}
     for b in bits:
         path = Path(out) / f"network_int{b}.net"
         info = export_network(model, path, weight_bits=b)
-        emu = emulate(load_int_network(path), test.spikes.float())
-        acc = float((emu.predictions == test.labels).float().mean())
+        net = load_int_network(path)
+        acc, emu = _emulated_accuracy(net, test)
         result[f"int{b}_accuracy"] = acc
         result[f"int{b}_synops_per_sample"] = float(emu.synops.sum(1).mean())
         result[f"int{b}_synops_per_layer"] = emu.synops.mean(0).tolist()
         result[f"int{b}_layers"] = info
+        result[f"int{b}_network"] = path.name
+        if val is not None and len(val):
+            result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val)[0]
     return result

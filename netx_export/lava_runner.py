@@ -64,7 +64,8 @@ def _child(path: str, spikes: np.ndarray, steps_per_sample: int, record_layers: 
            conv_input: bool) -> None:
     os.setsid()  # own process group: the parent can kill Lava's children too
     try:
-        import lava_sast  # noqa: F401  (compat hook)
+        from lava_sast.compat import use_fork_for_lava
+        use_fork_for_lava()  # Lava starts its runtime processes by fork, here only
         from lava.lib.dl.netx import hdf5
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg

@@ -9,7 +9,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -20,9 +19,14 @@ from lava_sast.datasets import DATASETS, DatasetError
 from .data_input import load_inputs
 from .emulate import emulate, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
-from lava_sast.checkpoint import write_json_atomic
+from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.interrupt import run_guarded
 
 from .netx_model import IntNetwork, NetworkFileError, load_int_network
+
+
+#: What a deployment command reports as a one-line error instead of a traceback.
+DEPLOY_ERRORS = (NetworkFileError, DatasetError, LavaRunError, ValueError, OSError)
 
 
 def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
@@ -74,19 +78,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--samples", type=int, default=None, help="first N samples (default all)")
+    p.add_argument("--samples", type=int, default=None, help="class-stratified subset of N samples (default all)")
     p.add_argument("--engine", choices=["lava", "emulator"], default="lava")
     p.add_argument("--select-tag", default="fixed_pt",
                    help="Lava process-model tag; only fixed_pt is meaningful for NetX")
     p.add_argument("--timeout", type=float, default=900.0, help="Lava time limit, seconds")
     p.add_argument("--out", default=None, help="result JSON path")
     a = p.parse_args(argv)
-    try:
-        result = evaluate_network(a.network, a.dataset, a.data_dir, a.split, a.samples,
-                                  a.engine, a.select_tag, a.timeout)
-    except (NetworkFileError, DatasetError, LavaRunError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if a.samples is not None and a.samples < 1:
+        p.error(f"--samples must be >= 1, got {a.samples}")
+
+    def work() -> dict[str, Any]:
+        if a.out:
+            check_writable(a.out)
+        return evaluate_network(a.network, a.dataset, a.data_dir, a.split, a.samples,
+                                a.engine, a.select_tag, a.timeout)
+
+    code, result = run_guarded(work, DEPLOY_ERRORS,
+                               "the Lava run and its processes were stopped")
+    if code:
+        return code
     shown = {k: v for k, v in result.items() if k != "predictions"}
     print(json.dumps(shown, indent=2))
     if a.out:

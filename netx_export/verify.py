@@ -10,20 +10,20 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 
-from lava_sast.datasets import DATASETS, DatasetError
+from lava_sast.datasets import DATASETS
 
 from .data_input import load_inputs
 from .emulate import emulate
-from .lava_runner import LavaRunError, run_lava
-from lava_sast.checkpoint import write_json_atomic
+from .lava_runner import run_lava
+from .run import DEPLOY_ERRORS
+from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.interrupt import run_guarded
 
-from .netx_model import NetworkFileError, load_int_network
+from .netx_model import load_int_network
 
 
 def compare(path: str, inputs: torch.Tensor, timeout_s: float = 900.0,
@@ -58,13 +58,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
-    try:
+    if a.samples < 1:
+        p.error(f"--samples must be >= 1, got {a.samples}")
+
+    def work() -> dict[str, Any]:
+        if a.out:
+            check_writable(a.out)
         net = load_int_network(a.network)
         inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples)
-        result = compare(a.network, inputs, a.timeout)
-    except (NetworkFileError, DatasetError, LavaRunError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return compare(a.network, inputs, a.timeout)
+
+    code, result = run_guarded(work, DEPLOY_ERRORS,
+                               "the Lava run and its processes were stopped")
+    if code:
+        return code
     print(json.dumps(result, indent=2))
     if a.out:
         write_json_atomic(a.out, result)

@@ -92,7 +92,7 @@ def test_generated_shapes_dataset_is_balanced():
 def _saturated_share(weight_scale):
     import torch
     from lava_sast.models import SastNetwork, default_arch
-    from lava_sast.train import TrainConfig, with_family_defaults
+    from lava_sast.config import TrainConfig, resolved as with_family_defaults
     cfg = with_family_defaults(TrainConfig(dataset="shapes", weight_scale=weight_scale))
     torch.manual_seed(0)
     net = SastNetwork(default_arch("shapes", (2, 32, 32), 6), (2, 32, 32), beta=cfg.beta,
@@ -108,7 +108,7 @@ def _saturated_share(weight_scale):
 
 
 def test_conv_family_defaults_start_hidden_layers_unsaturated():
-    from lava_sast.train import TrainConfig, with_family_defaults
+    from lava_sast.config import TrainConfig, resolved as with_family_defaults
     cfg = with_family_defaults(TrainConfig(dataset="shapes"))
     assert (cfg.beta, cfg.weight_scale, cfg.true_rate) == (5.0, 0.5, 0.5)
     dense = with_family_defaults(TrainConfig(dataset="digits"))
@@ -121,12 +121,13 @@ def test_conv_family_defaults_start_hidden_layers_unsaturated():
 def _train_shapes(tmp_path, *extra):
     import torch
     from lava_sast.evaluate import evaluate
-    from lava_sast.models import load_network
+    from lava_sast.checkpoint import load_network
     from lava_sast.train import main as train_main
     out = tmp_path / "run"
     assert train_main(["--dataset", "shapes", "--method", "baseline", "--epochs", "12",
                        "--train-samples", "600", "--test-samples", "120",
-                       "--no-hardware-eval", "--out", str(out), *extra]) == 0
+                       "--val-fraction", "0", "--no-hardware-eval", "--out", str(out),
+                       *extra]) == 0
     report = json.loads((out / "report.json").read_text())
     net = load_network(out / "checkpoint.pt")
     test = load_dataset("shapes", split="test", max_samples=120)

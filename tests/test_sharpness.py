@@ -4,7 +4,8 @@ import torch
 from lava_sast.datasets import load_dataset
 from lava_sast.models import SastNetwork
 from lava_sast.sharpness import sam_sharpness
-from lava_sast.train import TrainConfig, rate_loss
+from lava_sast.config import TrainConfig
+from lava_sast.losses import rate_loss
 
 
 @pytest.fixture(scope="module")

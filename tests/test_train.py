@@ -4,13 +4,16 @@ import h5py
 import pytest
 import torch
 
-from lava_sast import train as train_mod
-from lava_sast.train import TrainConfig, TrainingError, main, train
+from lava_sast import losses
+from lava_sast.config import TrainConfig
+from lava_sast.train import main
+from lava_sast.trainer import TrainingError, train
 
 REPORT_KEYS = {"method", "rho", "dataset", "epochs", "seed", "surrogate_accuracy",
                "hard_accuracy", "transfer_gap", "hard_synops_per_sample",
                "near_threshold_fraction", "seconds_per_epoch", "int8_accuracy",
-               "int4_accuracy", "int8_synops_per_sample", "int4_synops_per_sample"}
+               "int4_accuracy", "int8_synops_per_sample", "int4_synops_per_sample",
+               "val_hard_accuracy", "val_int8_accuracy", "best_epoch", "networks"}
 
 
 def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
@@ -84,7 +87,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
         def forward(self, out, y):
             return out.sum() * float("nan")
 
-    monkeypatch.setattr(train_mod, "SpikeRate", NanLoss)
+    monkeypatch.setattr(losses, "SpikeRate", NanLoss)
     cfg.epochs = 2
     with pytest.raises(TrainingError, match="non-finite loss"):
         train(cfg, resume=True)
@@ -107,11 +110,12 @@ def test_sweep_summarises_and_extends_finished_runs(tmp_path):
             "--train-samples", "64", "--test-samples", "32", "--out", str(tmp_path)]
     assert sweep_main(args + ["--epochs", "1"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["summary"]) == {"0", "0.3"} and summary["settings"]["beta"] == 1.0
+    assert set(summary["summary"]) == {"surrogate", "sast rho=0.3"}
+    assert summary["settings"]["beta"] == 1.0
     assert sweep_main(args + ["--epochs", "2"]) == 0  # resumes each run for one more epoch
-    report = json.loads((tmp_path / "rho0.3_seed0" / "report.json").read_text())
+    report = json.loads((tmp_path / "sast_rho0.3_seed0" / "report.json").read_text())
     assert report["epochs"] == 2 and [h["epoch"] for h in report["history"]] == [1, 2]
-    assert (tmp_path / "accuracy_vs_rho.png").stat().st_size > 0
+    assert (tmp_path / "accuracy_by_method.png").stat().st_size > 0
 
 
 def test_subthreshold_share_tells_analog_layers_from_spiking_ones():

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from .binning import BinnedDataset, BinningSpec, bin_dataset
 from .errors import DatasetError
+from .splits import stratified_indices, train_val_indices
 
 DEFAULT_DATASET = "digits"
 
@@ -29,6 +30,8 @@ class DatasetInfo:
     n_bins: int
     downsample: int = 1
     needs_data_dir: bool = False
+    #: kind of default network: ``'dense'`` or ``'conv'`` (spatial input)
+    family: str = "dense"
 
 
 def _open_digits(_data_dir: Optional[str], train: bool) -> Dataset:
@@ -56,8 +59,9 @@ DATASETS: dict[str, DatasetInfo] = {
     "nmnist": DatasetInfo(_open_nmnist, (34, 34, 2), 10, bin_us=10_000, n_bins=30,
                           needs_data_dir=True),
     "dvsgesture": DatasetInfo(_open_dvsgesture, (128, 128, 2), 11, bin_us=50_000,
-                              n_bins=30, downsample=4, needs_data_dir=True),
-    "shapes": DatasetInfo(_open_shapes, (32, 32, 2), 6, bin_us=10_000, n_bins=30),
+                              n_bins=30, downsample=4, needs_data_dir=True, family="conv"),
+    "shapes": DatasetInfo(_open_shapes, (32, 32, 2), 6, bin_us=10_000, n_bins=30,
+                          family="conv"),
 }
 
 _CACHE: dict[tuple, BinnedDataset] = {}
@@ -66,11 +70,12 @@ _CACHE: dict[tuple, BinnedDataset] = {}
 def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = "train",
                  bin_us: Optional[int] = None, n_bins: Optional[int] = None,
                  downsample: Optional[int] = None,
-                 max_samples: Optional[int] = None) -> BinnedDataset:
+                 max_samples: Optional[int] = None, subset_seed: int = 0) -> BinnedDataset:
     """Open ``split`` ('train' or 'test') of dataset ``name`` as binned spikes.
 
     ``bin_us``, ``n_bins`` and ``downsample`` default to the dataset's own
-    settings; ``max_samples`` keeps the first samples only.
+    settings; ``max_samples`` keeps a class-stratified subset drawn with
+    ``subset_seed`` (see :func:`stratified_indices`).
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
@@ -87,7 +92,17 @@ def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = 
         classes = getattr(events, "classes", None)
         _CACHE[key] = bin_dataset(events, spec, info.num_classes, name,
                                   desc=f"{name} {split}", class_names=classes)
-    return _CACHE[key].subset(max_samples)
+    data = _CACHE[key]
+    if max_samples is None or max_samples >= len(data):
+        return data
+    return data.select(stratified_indices(data.labels, max_samples, subset_seed))
+
+
+def network_family(name: str) -> str:
+    """``'conv'`` or ``'dense'``: the kind of default network of dataset ``name``."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
+    return DATASETS[name].family
 
 
 def register_dataset(name: str, info: DatasetInfo) -> None:
@@ -96,5 +111,5 @@ def register_dataset(name: str, info: DatasetInfo) -> None:
 
 
 __all__ = ["BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo",
-           "DATASETS", "DEFAULT_DATASET", "load_dataset", "register_dataset",
-           "bin_dataset"]
+           "DATASETS", "DEFAULT_DATASET", "load_dataset", "network_family",
+           "register_dataset", "bin_dataset", "stratified_indices", "train_val_indices"]

@@ -78,11 +78,10 @@ class BinnedDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.spikes[i].float(), int(self.labels[i])
 
-    def subset(self, n: Optional[int]) -> "BinnedDataset":
-        """First ``n`` samples (all when ``n`` is None)."""
-        if n is None or n >= len(self):
-            return self
-        return BinnedDataset(self.spikes[:n], self.labels[:n], self.spec,
+    def select(self, indices: Sequence[int]) -> "BinnedDataset":
+        """The samples at ``indices``, in that order."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return BinnedDataset(self.spikes[idx], self.labels[idx], self.spec,
                              self.num_classes, self.name, self.class_names)
 
 

@@ -61,3 +61,18 @@ def quantize_decay(decay: float, levels: Optional[str] = None) -> int:
     if levels == "pow2":
         return 0 if value == 0 else 2 ** int(round(math.log2(value)))
     raise ValueError(f"unknown decay levels {levels!r}; use '12bit' or 'pow2'")
+
+
+class QuantizedWeight:
+    """Synapse pre-hook that trains through the exporter's quantiser: the forward pass
+    sees the ``bits``-bit power-of-two grid of :func:`quantize_weight`, the backward
+    pass is straight-through (quantisation-aware training)."""
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+
+    def __call__(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        q, _ = quantize_weight(weight, self.bits)
+        if descale:
+            return torch.round(q * W_SCALE)
+        return weight + (q - weight).detach()

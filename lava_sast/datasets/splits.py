@@ -1,0 +1,55 @@
+"""Stratified, seed-shuffled subsets and train/validation splits of labelled data."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+
+def _per_class_counts(sizes: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` over classes in proportion to ``sizes`` (largest remainder), at
+    least one per non-empty class while ``n`` allows."""
+    want = sizes / sizes.sum() * n
+    counts = np.minimum(np.floor(want).astype(int), sizes)
+    floor_one = (counts == 0) & (sizes > 0)
+    spare = n - counts.sum()
+    for c in np.flatnonzero(floor_one)[:max(spare, 0)]:
+        counts[c] = 1
+    order = np.argsort(-(want - counts), kind="stable")
+    while counts.sum() < n:
+        for c in order:
+            if counts.sum() >= n:
+                break
+            if counts[c] < sizes[c]:
+                counts[c] += 1
+    return counts
+
+
+def stratified_indices(labels: torch.Tensor, n: Optional[int], seed: int) -> np.ndarray:
+    """Indices of a class-stratified, ``seed``-shuffled subset of ``n`` samples
+    (all samples, shuffled, when ``n`` is None or not smaller than the set)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    if n is None or n >= len(labels):
+        return np.sort(rng.permutation(len(labels)))
+    if n < 1:
+        raise ValueError(f"a subset needs at least 1 sample, got {n}")
+    classes = np.unique(labels)
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    counts = _per_class_counts(np.array([len(p) for p in pools]), n)
+    return np.sort(np.concatenate([p[:k] for p, k in zip(pools, counts)]))
+
+
+def train_val_indices(labels: torch.Tensor, val_fraction: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` indices: a class-stratified ``val_fraction`` of the samples,
+    drawn with ``seed``, is held out for validation (none when it is 0)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    everything = np.arange(len(labels))
+    n_val = int(round(val_fraction * len(labels)))
+    if n_val == 0:
+        return everything, everything[:0]
+    val = stratified_indices(labels, n_val, seed + 7919)  # independent of the subset draw
+    return np.setdiff1d(everything, val), val

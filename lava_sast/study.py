@@ -1,0 +1,367 @@
+"""Study: methods x rho x seeds at equal net, data and epochs, compared with lava-dl's recipe.
+
+``python -m lava_sast.study --dataset nmnist --data-dir DIR --methods slayer slayer-sam sast
+surrogate --rho 0.3 --seeds 0 1 2 3 4 --epochs 20 --out DIR``
+
+A method may carry its own radius and QAT width, ``slayer-sam@0.05+qat4``; the others
+take every ``--rho`` and the study's ``--qat-bits``.
+Every run goes to ``OUT/<method>[_rho<r>][_qat<b>]_seed<s>/`` (methods without SAM run
+once per seed; SAM methods once per ``--rho``; rho 0 of ``sast``/``slayer-sam`` is
+``surrogate``/``slayer`` and is skipped; ``+qat4`` trains a method through the 4-bit
+export grid).  Finished runs are reused, shorter ones extended; a run
+folder whose recorded settings differ from the requested ones is refused.  Writes
+``summary.json``, ``summary.md`` (mean ± std over seeds, paired per-seed differences
+against ``slayer``) and plots: ``accuracy_by_method.png``, ``synops_vs_int8.png``,
+``membrane_hist.png``.  With ``--lava N`` the INT8/INT4 nets also run in Lava's
+fixed-point simulator on N test samples.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .atomic import write_json_atomic, write_text_atomic
+from .config import TrainConfig, add_training_args, check_config, config_from_args, resolved
+from .defaults import METHOD_ALIASES, METHOD_NAMES, SAM_METHODS
+from .interrupt import run_guarded
+from .train import USER_ERRORS
+from .trainer import REPORT, train
+
+#: Settings that may differ between a stored run and the request.
+_MAY_DIFFER = {"epochs", "out", "hardware_eval", "data_dir"}
+
+METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
+           "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
+           "val_hard_accuracy", "val_int8_accuracy", "best_epoch",
+           "hard_synops_per_sample", "int8_synops_per_sample", "near_threshold_fraction",
+           "seconds_per_epoch"]
+PAIRED = ["hard_accuracy", "int8_accuracy", "int4_accuracy", "int8_lava_accuracy",
+          "int4_lava_accuracy", "int8_synops_per_sample"]
+REFERENCE = "slayer"
+
+
+class StudyError(ValueError):
+    """A stored run does not match the requested study."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained configuration of a study: a method, its SAM radius and QAT width
+    (``None``: the study's ``--qat-bits``)."""
+
+    method: str
+    rho: float = 0.0
+    qat_bits: Optional[int] = None
+
+    @property
+    def name(self) -> str:
+        """Row label, e.g. ``slayer-sam rho=0.05 qat4``."""
+        parts = [self.method] + ([f"rho={self.rho:g}"] if self.method in SAM_METHODS else [])
+        return " ".join(parts + ([f"qat{self.qat_bits}"] if self.qat_bits else []))
+
+    def run_name(self, seed: int) -> str:
+        """Run folder, e.g. ``slayer-sam_rho0.05_qat4_seed3``."""
+        parts = [self.method] + ([f"rho{self.rho:g}"] if self.method in SAM_METHODS else [])
+        return "_".join(parts + ([f"qat{self.qat_bits}"] if self.qat_bits else [])
+                        + [f"seed{seed}"])
+
+    def config(self, base: TrainConfig, seed: int, out: Path) -> TrainConfig:
+        qat = self.qat_bits if self.qat_bits is not None else base.qat_bits
+        return replace(base, method=self.method, rho=self.rho, qat_bits=qat, seed=seed,
+                       out=str(out))
+
+
+_SPEC = re.compile(r"^(?P<name>[a-z-]+)(@(?P<rho>[^+]+))?(\+qat(?P<qat>\d+))?$")
+
+
+def parse_method(spec: str) -> tuple[str, Optional[float], Optional[int]]:
+    """``'slayer-sam@0.05+qat4'`` -> ``('slayer-sam', 0.05, 4)``; ``'slayer'`` ->
+    ``('slayer', None, None)``."""
+    match = _SPEC.match(spec)
+    name = METHOD_ALIASES.get(match["name"], match["name"]) if match else spec
+    if match is None or name not in METHOD_NAMES:
+        raise ValueError(f"unknown method {spec!r}; choose from {list(METHOD_NAMES)}, "
+                         f"optionally with @RHO and +qat8/+qat4 (for example "
+                         f"slayer-sam@0.05+qat4)")
+    rho = qat = None
+    if match["rho"] is not None:
+        if name not in SAM_METHODS:
+            raise ValueError(f"method {spec!r}: {name} takes no rho")
+        try:
+            rho = float(match["rho"])
+        except ValueError:
+            raise ValueError(f"method {spec!r}: {match['rho']!r} is not a number") from None
+    if match["qat"] is not None:
+        qat = int(match["qat"])
+        if qat not in (8, 4):
+            raise ValueError(f"method {spec!r}: qat width must be 8 or 4")
+    return name, rho, qat
+
+
+def run_plan(methods: Sequence[str], rhos: Sequence[float],
+             seeds: Sequence[int]) -> list[tuple[Variant, int]]:
+    """``(variant, seed)`` of every run, in order.  A method written ``name@rho`` runs at
+    that rho only, ``+qat4``/``+qat8`` trains it through the export grid; other SAM
+    methods run at every ``rhos`` (rho 0 of ``sast``/``slayer-sam`` is ``surrogate``/
+    ``slayer`` and is skipped); methods without SAM at rho 0."""
+    plan: list[tuple[Variant, int]] = []
+    for spec in dict.fromkeys(methods):
+        m, pinned, qat = parse_method(spec)
+        if pinned is not None:
+            m_rhos = [pinned]
+        elif m in SAM_METHODS:
+            m_rhos = [r for r in dict.fromkeys(rhos) if r > 0 or m == "anneal"]
+        else:
+            m_rhos = [0.0]
+        plan += [(Variant(m, float(r), qat), s) for r in m_rhos for s in dict.fromkeys(seeds)
+                 if (Variant(m, float(r), qat), s) not in plan]
+    return plan
+
+
+def _check_same_settings(run: Path, stored: dict[str, Any], wanted: TrainConfig) -> None:
+    want = resolved(wanted).as_dict()
+    have = resolved(TrainConfig.from_dict(stored)).as_dict()
+    diff = [f"{k}: stored {have.get(k)!r}, requested {v!r}" for k, v in want.items()
+            if k not in _MAY_DIFFER and have.get(k) != v]
+    if diff:
+        raise StudyError(f"run folder {run} was made with other settings ({'; '.join(diff)}); "
+                         f"use another --out or remove the folder")
+
+
+def _stored_config(run: Path) -> Optional[dict[str, Any]]:
+    report = run / REPORT
+    if report.exists():
+        return json.loads(report.read_text())["config"]
+    ckpt = run / "checkpoint.pt"
+    if ckpt.exists():
+        from .checkpoint import load_checkpoint
+        return load_checkpoint(ckpt)["config"]
+    return None
+
+
+def _lava_accuracy(run: Path, cfg: TrainConfig, samples: int) -> dict[str, float]:
+    from netx_export.run import evaluate_network
+    res = {}
+    for b in (8, 4):
+        r = evaluate_network(str(run / f"network_int{b}.net"), cfg.dataset, cfg.data_dir,
+                             "test", samples, engine="lava")
+        res[f"int{b}_lava_accuracy"] = r["accuracy"]
+        res[f"int{b}_lava_samples"] = r["samples"]
+    return res
+
+
+def run_one(cfg: TrainConfig, out: Path, lava_samples: Optional[int]) -> dict[str, Any]:
+    """Train (or reuse, or extend) the run of ``cfg`` in ``out`` and return its report."""
+    stored = _stored_config(out)
+    if stored is not None:
+        _check_same_settings(out, stored, cfg)
+    report_path = out / REPORT
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    if report is not None and report["epochs"] > cfg.epochs:
+        raise StudyError(f"run folder {out} has {report['epochs']} epochs, more than the "
+                         f"requested {cfg.epochs}; use another --out")
+    if report is None or report["epochs"] < cfg.epochs:
+        report = train(cfg, resume=True)
+    if lava_samples and report.get("int8_lava_samples") != lava_samples:
+        report.update(_lava_accuracy(out, resolved(cfg), lava_samples))
+        write_json_atomic(report_path, report)
+    return report
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def summarize(reports: dict[tuple[Variant, int], dict]) -> dict[str, Any]:
+    """Mean ± std over seeds of every metric per variant, and per-seed paired differences
+    against plain ``slayer`` where it ran on the same seed."""
+    table: dict[str, Any] = {}
+    reference = {s: rep for (v, s), rep in reports.items() if v == Variant(REFERENCE)}
+    for variant in dict.fromkeys(v for v, _ in reports):
+        runs = {s: rep for (v, s), rep in reports.items() if v == variant}
+        row: dict[str, Any] = {"method": variant.method, "rho": variant.rho,
+                               "qat_bits": variant.qat_bits, "runs": len(runs),
+                               "seeds": list(runs)}
+        for key in METRICS:
+            vals = [rep[key] for rep in runs.values() if rep.get(key) is not None]
+            if vals:
+                row[key] = _stats(vals)
+        if variant != Variant(REFERENCE):
+            paired = {}
+            for key in PAIRED:
+                diffs = [rep[key] - reference[s][key] for s, rep in runs.items()
+                         if s in reference and rep.get(key) is not None
+                         and reference[s].get(key) is not None]
+                if diffs:
+                    scale = 1.0 if "synops" in key else 100.0
+                    d = _stats([scale * v for v in diffs])
+                    d["wins"] = int(sum(v > 0 for v in diffs))
+                    paired[key] = d
+            if paired:
+                row[f"vs_{REFERENCE}"] = paired
+        table[variant.name] = row
+    return table
+
+
+_COLUMNS = [("surrogate", "surrogate_accuracy", 100), ("hard", "hard_accuracy", 100),
+            ("INT8", "int8_accuracy", 100), ("INT4", "int4_accuracy", 100),
+            ("INT8 Lava", "int8_lava_accuracy", 100), ("INT4 Lava", "int4_lava_accuracy", 100),
+            ("gap (pts)", "transfer_gap", 1), ("INT8 SynOps/sample", "int8_synops_per_sample", 1),
+            ("near-threshold %", "near_threshold_fraction", 100),
+            ("val hard", "val_hard_accuracy", 100), ("best epoch", "best_epoch", 1)]
+
+
+def _cell(stat: Optional[dict], scale: float) -> str:
+    if stat is None:
+        return "–"
+    m, s = stat["mean"] * scale, stat["std"] * scale
+    return f"{m:,.0f} ± {s:,.0f}" if abs(m) >= 1000 else f"{m:.1f} ± {s:.1f}"
+
+
+def to_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a Markdown table plus the paired differences against slayer."""
+    cols = [c for c in _COLUMNS if any(c[1] in row for row in summary.values())]
+    lines = ["| method | runs | " + " | ".join(c[0] for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for name, row in summary.items():
+        cells = [_cell(row.get(key), scale) for _, key, scale in cols]
+        lines.append(f"| {name} | {row['runs']} | " + " | ".join(cells) + " |")
+    paired = [(n, row[f"vs_{REFERENCE}"]) for n, row in summary.items()
+              if f"vs_{REFERENCE}" in row]
+    if paired:
+        lines.append(f"\nPaired by seed against `{REFERENCE}` (same seed, same net, data and "
+                     f"epochs; accuracy in points, SynOps per sample):\n")
+        for name, d in paired:
+            parts = []
+            for key in PAIRED:
+                if key in d:
+                    v = d[key]
+                    label = key.replace("_accuracy", "").replace("_per_sample", "")
+                    fmt = "{:+,.0f}" if "synops" in key else "{:+.1f}"
+                    parts.append(f"{label} {fmt.format(v['mean'])} ± {abs(v['std']):.1f} "
+                                 f"({v['wins']}/{len(v['values'])} better)")
+            lines.append(f"- {name}: " + "; ".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict[str, Any], reports: dict[tuple[Variant, int], dict],
+         out: Path) -> list[str]:
+    """Write the study's plots into ``out``; returns their file names."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    kinds = [("surrogate", "surrogate_accuracy"), ("hard", "hard_accuracy"),
+             ("INT8", "int8_accuracy"), ("INT4", "int4_accuracy")]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4))
+    width = 0.8 / len(kinds)
+    for i, (label, key) in enumerate(kinds):
+        m = [summary[n][key]["mean"] * 100 if key in summary[n] else np.nan for n in names]
+        s = [summary[n][key]["std"] * 100 if key in summary[n] else 0 for n in names]
+        ax.bar(np.arange(len(names)) + i * width, m, width, yerr=s, capsize=2, label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=15)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(ncol=4, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_by_method.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in names:
+        pts = [(rep.get("int8_synops_per_sample"), rep.get("int8_accuracy"))
+               for (v, _), rep in reports.items() if v.name == name]
+        pts = [(x, 100 * y) for x, y in pts if x is not None and y is not None]
+        if pts:
+            ax.scatter(*zip(*pts), label=name)
+    ax.set_xlabel("SynOps per sample (INT8, emulator)")
+    ax.set_ylabel("INT8 test accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "synops_vs_int8.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    first = next(iter(reports.values()))
+    lo, hi = first["hist_range"]
+    for name in names:
+        hists = [np.array(rep["hard_voltage_hist"]) for (v, _), rep in reports.items()
+                 if v.name == name]
+        ax.stairs(np.mean(hists, 0), np.linspace(lo, hi, len(hists[0]) + 1), label=name)
+    ax.axvspan(0.9, 1.1, color="red", alpha=0.1, label="±10% of threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden membrane potential / threshold (hard spikes, test split)")
+    ax.set_ylabel("fraction of samples")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "membrane_hist.png", dpi=120)
+    plt.close(fig)
+    return ["accuracy_by_method.png", "synops_vs_int8.png", "membrane_hist.png"]
+
+
+def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
+             out: Path) -> tuple[TrainConfig, dict[tuple[Variant, int], dict]]:
+    """Check every run's settings, then train or reuse each run of ``plan``."""
+    first, seed0 = plan[0]  # the lists in ``a`` are replaced per run by each variant
+    base = config_from_args(a, method=first.method, rho=first.rho, seed=seed0)
+    for variant, seed in plan:
+        check_config(variant.config(base, seed, out))
+    if a.lava is not None and a.lava < 1:
+        raise ValueError(f"--lava must be >= 1, got {a.lava}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    reports = {}
+    for i, (variant, seed) in enumerate(plan, 1):
+        run = out / variant.run_name(seed)
+        print(f"[{i}/{len(plan)}] {run.name}", flush=True)
+        reports[(variant, seed)] = run_one(variant.config(base, seed, run), run, a.lava)
+    return base, reports
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m lava_sast.study",
+         default_methods: Sequence[str] = ("slayer", "slayer-sam", "sast", "surrogate"),
+         default_rho: Sequence[float] = (0.3,)) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_args(p, many=True)
+    p.set_defaults(method=list(default_methods), rho=list(default_rho), seed=[0, 1, 2])
+    p.add_argument("--lava", type=int, default=None, metavar="N",
+                   help="also run the INT8/INT4 nets in Lava (fixed_pt) on N test samples")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    try:
+        plan = run_plan(a.method, a.rho, a.seed)
+    except ValueError as exc:
+        p.error(str(exc))
+    code, studied = run_guarded(lambda: _run_all(a, plan, out), USER_ERRORS,
+                                f"finished runs in {out} are kept; run the same command "
+                                f"again to continue")
+    if code:
+        return code
+    base, reports = studied
+    summary = summarize(reports)
+    settings = {**resolved(base).as_dict(), "methods": a.method, "rhos": a.rho,
+                "seeds": a.seed, "lava": a.lava}
+    write_json_atomic(out / "summary.json", {"settings": settings, "summary": summary})
+    md = to_markdown(summary)
+    command = " ".join(shlex.quote(v) for v in (sys.argv[1:] if argv is None else argv))
+    write_text_atomic(out / "summary.md", f"Command: `{prog} {command}`\n\n{md}")
+    plots = plot(summary, reports, out)
+    print(md)
+    print(f"wrote {out}/summary.json, summary.md, {', '.join(plots)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

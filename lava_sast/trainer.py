@@ -1,0 +1,225 @@
+"""The training loop: one run of one method, with a validation split that picks the
+epoch, atomic checkpoints that resume exactly, and a report on the test split.
+
+A run folder holds ``checkpoint.pt`` (every epoch; the last and the best-validation
+weights), then, once training ends, ``network.net`` (SLAYER's own export),
+``network_int8.net`` / ``network_int4.net`` (the deploy files) and ``report.json``.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from lava.lib.dl.slayer.classifier import Rate
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .atomic import write_json_atomic
+from .checkpoint import load_checkpoint, save_atomic
+from .config import TrainConfig, check_config, resolved
+from .datasets import BinnedDataset, load_dataset, train_val_indices
+from .evaluate import accuracy, evaluate
+from .losses import rate_loss
+from .methods import Method, get_method
+from .models import SastNetwork, default_arch
+from .sam import SAM
+
+CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example a non-finite loss)."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
+    """The network of ``cfg`` (resolved) for inputs ``(C, H, W)``."""
+    cfg = resolved(cfg)
+    arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden, cfg.conv_channels)
+    neuron = {"threshold": cfg.threshold, "tau_grad": cfg.tau_grad, "scale_grad": cfg.scale_grad}
+    return SastNetwork(arch, input_shape, neuron=neuron, beta=cfg.beta,
+                       weight_scale=cfg.weight_scale,
+                       weight_hook=get_method(cfg.method).hook(cfg))
+
+
+def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset], BinnedDataset]:
+    """``(train, val, test)``: ``val`` is a stratified ``val_fraction`` of the (optionally
+    subsampled) training split, fixed by the seed; ``test`` is the same for every seed."""
+    full = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
+                        max_samples=cfg.train_samples, subset_seed=cfg.seed)
+    train_idx, val_idx = train_val_indices(full.labels, cfg.val_fraction, cfg.seed)
+    test = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
+                        max_samples=cfg.test_samples)
+    val = full.select(val_idx) if len(val_idx) else None
+    return full.select(train_idx), val, test
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse an ``--out`` that is a file, or that holds a run while ``resume`` is off."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if not resume and ((out / CHECKPOINT).exists() or (out / REPORT).exists()):
+        raise ValueError(f"--out {out} already holds a run; pass --resume to continue it "
+                         f"or choose another folder")
+
+
+def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                loss_fx: torch.nn.Module, epoch: int,
+                ascent: Optional[DataLoader] = None) -> dict[str, float]:
+    """One epoch; with ``ascent`` SAM's climb takes its gradient from that loader's
+    batches.  Raises :class:`TrainingError` on a non-finite loss."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    ascent_batches = iter(ascent) if ascent is not None else None
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
+    for batch, (x, y) in enumerate(bar):
+        first: dict[str, torch.Tensor] = {}
+
+        def pass_on(xb: torch.Tensor, yb: torch.Tensor, keep: bool) -> torch.Tensor:
+            optimizer.zero_grad()
+            out = model(xb)
+            loss = loss_fx(out, yb)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch}, "
+                                    f"batch {batch}")
+            loss.backward()
+            if keep:
+                first.setdefault("out", out.detach())
+            return loss
+
+        if isinstance(optimizer, SAM):
+            ascent_closure = None
+            if ascent_batches is not None:
+                xa, ya = next(ascent_batches)
+                ascent_closure = lambda: pass_on(xa, ya, False)  # noqa: E731
+            loss = optimizer.step(lambda: pass_on(x, y, True), ascent_closure)
+        else:
+            loss = pass_on(x, y, True)
+            optimizer.step()
+        total_loss += float(loss.detach()) * len(y)
+        correct += int((Rate.predict(first["out"]) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
+
+
+def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
+            val: Optional[BinnedDataset], history: list[dict], best: dict[str, Any],
+            epoch_seconds: list[float], out: Path) -> dict[str, Any]:
+    sur = evaluate(model, test, "surrogate")
+    hard = evaluate(model, test, "hard")
+    report: dict[str, Any] = {
+        "method": cfg.method, "rho": cfg.effective_rho, "dataset": cfg.dataset,
+        "epochs": len(history), "seed": cfg.seed, "beta": cfg.beta,
+        "threshold": cfg.threshold, "lr": cfg.lr, "qat_bits": cfg.qat_bits,
+        "best_epoch": best["epoch"], "val_hard_accuracy": best.get("val_hard_accuracy"),
+        "val_samples": len(val) if val is not None else 0,
+        "surrogate_accuracy": sur.accuracy, "hard_accuracy": hard.accuracy,
+        "transfer_gap": 100.0 * (sur.accuracy - hard.accuracy),
+        "hard_synops_per_sample": hard.synops_per_sample,
+        "hard_synops_per_layer": hard.synops_per_layer,
+        "surrogate_synops_per_sample": sur.synops_per_sample,
+        "near_threshold_fraction": hard.near_threshold_fraction,
+        "hard_voltage_hist": hard.voltage_hist, "hist_range": list(hard.hist_range),
+        "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
+        "test_samples": sur.samples, "history": history, "config": cfg.as_dict(),
+        "networks": {"slayer_export": NETWORK},
+    }
+    if cfg.hardware_eval:
+        from netx_export.hardware_eval import hardware_metrics
+        report.update(hardware_metrics(model, test, out, val=val))
+        report["networks"].update({"int8": report["int8_network"],
+                                   "int4": report["int4_network"]})
+    return report
+
+
+def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, history,
+                epoch_seconds, best, generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    return {"config": cfg.as_dict(), "model_config": model.config,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "history": history, "epoch_seconds": epoch_seconds, "best": best,
+            "torch_rng": torch.get_rng_state(),
+            "generators": {k: g.get_state() for k, g in generators.items()}}
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train per ``cfg``; write checkpoint, networks and report into ``cfg.out``;
+    return the report.  With ``resume``, continue ``cfg.out/checkpoint.pt`` (its own
+    settings win; only ``epochs`` may grow)."""
+    check_config(cfg)  # before anything is written
+    out = Path(cfg.out)
+    check_out(out, resume)
+    ckpt_path = out / CHECKPOINT
+    state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
+    if state is not None:
+        cfg = TrainConfig.from_dict({**state["config"], "epochs": cfg.epochs, "out": cfg.out,
+                                     "hardware_eval": cfg.hardware_eval})
+    cfg = resolved(cfg)
+    method: Method = get_method(cfg.method)
+    generator = seed_everything(cfg.seed)
+    ascent_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    train_set, val_set, test_set = load_splits(cfg)
+    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
+    optimizer = method.optimizer(model, cfg)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
+                 if cfg.lr_schedule == "cosine" else None)
+    loss_fx = rate_loss(cfg)
+    history: list[dict] = []
+    epoch_seconds: list[float] = []
+    best: dict[str, Any] = {"epoch": 0}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+            scheduler.T_max = cfg.epochs  # a run extended by --epochs anneals to its new end
+        history, epoch_seconds, best = state["history"], state["epoch_seconds"], state["best"]
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["generators"]["loader"])
+        ascent_gen.set_state(state["generators"]["ascent"])
+        print(f"resuming {ckpt_path} after epoch {len(history)}")
+    out.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                        generator=generator)
+    ascent = (DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                         generator=ascent_gen)
+              if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        start = time.perf_counter()
+        method.start_epoch(model, cfg, epoch)
+        stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent)
+        if scheduler is not None:
+            scheduler.step()
+        epoch_seconds.append(time.perf_counter() - start)
+        if val_set is not None:
+            stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
+        if val_set is None or stats["val_hard_accuracy"] >= best.get("val_hard_accuracy", -1):
+            best = {"epoch": epoch, "val_hard_accuracy": stats.get("val_hard_accuracy"),
+                    "beta": method.beta_at(cfg, epoch),
+                    "model": copy.deepcopy(model.state_dict())}
+        history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
+        save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
+                                best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
+        val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
+                    if val_set is not None else "")
+        print(f"epoch {epoch}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
+              f"train acc {stats['train_accuracy']:.3f}{val_text} ({epoch_seconds[-1]:.1f} s)")
+    if "model" in best:  # the reported net: the best epoch on validation (hard spikes)
+        model.load_state_dict(best["model"])
+    method.start_epoch(model, cfg, best["epoch"])
+    model.export_hdf5(out / NETWORK)
+    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
+    write_json_atomic(out / REPORT, report)
+    return report

@@ -1,0 +1,168 @@
+"""Training methods, the validation split, exact resume, the study and shared options."""
+import json
+
+import pytest
+import torch
+
+from lava_sast.config import TrainConfig, resolved
+from lava_sast.datasets import load_dataset
+from lava_sast.methods import get_method
+from lava_sast.sam import SAM
+from lava_sast.trainer import build_model, load_splits, train
+
+SMALL = dict(train_samples=96, test_samples=32, hidden=16, hardware_eval=False)
+
+
+def test_slayer_method_is_lava_dls_recipe():
+    cfg = resolved(TrainConfig(dataset="nmnist", method="slayer"))
+    assert (cfg.lr, cfg.threshold, cfg.tau_grad, cfg.scale_grad) == (1e-3, 1.25, 0.03, 3.0)
+    assert (cfg.true_rate, cfg.false_rate) == (0.2, 0.03)
+    model = build_model(cfg, (2, 34, 34), 10)
+    method = get_method("slayer")
+    assert method.spike_mode == "hard"
+    dense = model.weighted_blocks()[0]
+    assert dense.synapse.pre_hook_fx == dense.neuron.quantize_8bit  # SLAYER's 8-bit hook
+    assert dense.neuron.threshold == 1.25
+    assert isinstance(method.optimizer(model, cfg), torch.optim.Adam)
+    assert isinstance(get_method("slayer-sam").optimizer(model, cfg), SAM)
+    assert get_method("baseline") is get_method("surrogate")
+
+
+def test_slayer_method_learns_with_hard_spikes_forward(tmp_path):
+    report = train(TrainConfig(method="slayer", epochs=3, out=str(tmp_path), seed=1,
+                               train_samples=300, test_samples=90, hardware_eval=False))
+    assert report["hard_accuracy"] > 0.3  # chance is 0.1
+
+
+def test_anneal_raises_beta_geometrically_and_qat_trains_on_the_export_grid():
+    cfg = resolved(TrainConfig(method="anneal", beta=1.0, beta_end=8.0, epochs=4))
+    assert [get_method("anneal").beta_at(cfg, e) for e in (1, 2, 3, 4)] == \
+        pytest.approx([1.0, 2.0, 4.0, 8.0])
+    assert get_method("sast").beta_at(cfg, 4) == 1.0
+    from lava_sast.quantize import quantize_weight
+    qat = build_model(resolved(TrainConfig(qat_bits=4)), (2, 18, 18), 10)
+    syn = qat.weighted_blocks()[0].synapse
+    w = syn.weight.detach().clone().requires_grad_(True)
+    seen = syn.pre_hook_fx(w)
+    assert torch.equal(seen.detach(), quantize_weight(w.detach(), 4)[0])
+    seen.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))  # straight-through
+
+
+def test_subsets_are_stratified_and_validation_is_carved_from_training():
+    cfg = TrainConfig(train_samples=200, val_fraction=0.1, seed=3)
+    train_set, val, test = load_splits(cfg)
+    assert len(train_set) + len(val) == 200
+    assert set(train_set.labels.tolist()) == set(range(10))
+    assert len(set(val.labels.tolist())) == 10
+    full = load_dataset("digits", split="train")
+    key = lambda d: {tuple(x.flatten().nonzero().flatten()[:20].tolist()) for x, _ in d}  # noqa
+    assert not key(train_set) & key(val)  # no sample in both
+    other, _, test2 = load_splits(TrainConfig(train_samples=200, seed=4))
+    assert torch.equal(test.labels, test2.labels)  # the test subset is the same for every seed
+    assert not torch.equal(train_set.labels, other.labels) or len(full) <= 200
+
+
+def test_report_picks_the_best_validation_epoch(tmp_path):
+    report = train(TrainConfig(epochs=3, out=str(tmp_path), **SMALL))
+    vals = [h["val_hard_accuracy"] for h in report["history"]]
+    assert report["val_hard_accuracy"] == max(vals)
+    assert report["best_epoch"] == max(i + 1 for i, v in enumerate(vals) if v == max(vals))
+    assert report["val_samples"] == 10
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_climb_every_run_resumes_bit_identically(tmp_path, monkeypatch, schedule):
+    from lava_sast import trainer
+    cfg = dict(method="sast", climb_every=2, rho=0.3, lr_schedule=schedule, epochs=3, **SMALL)
+    train(TrainConfig(out=str(tmp_path / "full"), **cfg))
+    real_epoch = trainer.train_epoch
+
+    def interrupted(model, loader, optimizer, loss_fx, epoch, ascent=None):
+        if epoch == 2:  # Ctrl-C in the second epoch
+            raise KeyboardInterrupt
+        return real_epoch(model, loader, optimizer, loss_fx, epoch, ascent)
+
+    monkeypatch.setattr(trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "cut"), **cfg))
+    monkeypatch.setattr(trainer, "train_epoch", real_epoch)
+    assert len(torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["history"]) == 1
+    train(TrainConfig(out=str(tmp_path / "cut"), **cfg), resume=True)
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["optimizer"]["steps"] == b["optimizer"]["steps"]
+
+
+def test_independent_ascent_batch_trains(tmp_path):
+    report = train(TrainConfig(method="sast", sam_ascent="independent", epochs=1,
+                               out=str(tmp_path), **SMALL))
+    assert report["config"]["sam_ascent"] == "independent"
+
+
+def test_a_finished_run_is_not_overwritten_without_resume(tmp_path, capsys):
+    from lava_sast.train import main
+    args = ["--epochs", "1", "--train-samples", "64", "--hidden", "8", "--no-hardware-eval",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    before = (tmp_path / "report.json").read_bytes()
+    assert main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "report.json").read_bytes() == before
+    (tmp_path / "file").write_text("x")
+    assert main(args[:-1] + [str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value", [("--lr", "nan"), ("--lr", "-1"), ("--rho", "-0.1"),
+                                        ("--beta", "0"), ("--epochs", "0"),
+                                        ("--batch-size", "0"), ("--n-bins", "0"),
+                                        ("--train-samples", "-1"), ("--val-fraction", "1")])
+def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, flag, value):
+    from lava_sast.train import main
+    out = tmp_path / "o"
+    assert main([flag, value, "--out", str(out)]) == 2
+    assert flag.lstrip("-").replace("-", "_") in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _option_strings(parser_main, prog_argv):
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        parser_main(prog_argv)
+    return {w.strip(",[]") for w in buf.getvalue().split() if w.startswith("--")}
+
+
+def test_every_training_option_is_accepted_by_sweep_and_study():
+    from lava_sast import study, sweep, train as train_cli
+    train_opts = _option_strings(train_cli.main, ["--help"])
+    assert {"--method", "--qat-bits", "--val-fraction", "--bin-us", "--climb-every",
+            "--no-hardware-eval", "--lr-schedule", "--sam-ascent"} <= train_opts
+    for cli in (sweep.main, study.main):
+        assert train_opts <= _option_strings(cli, ["--help"])
+
+
+def test_study_pairs_methods_with_slayer_and_refuses_foreign_run_folders(tmp_path, capsys):
+    from lava_sast.study import main
+    args = ["--methods", "slayer", "slayer-sam", "--rho", "0.1", "--seeds", "0", "1",
+            "--epochs", "1", "--train-samples", "64", "--test-samples", "32", "--hidden", "8",
+            "--no-hardware-eval", "--out", str(tmp_path)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    assert set(summary) == {"slayer", "slayer-sam rho=0.1"}
+    paired = summary["slayer-sam rho=0.1"]["vs_slayer"]["hard_accuracy"]
+    reports = {s: json.loads((tmp_path / f"{m}_seed{s}" / "report.json").read_text())
+               for m, s in [("slayer", 0), ("slayer", 1)]}
+    mine = {s: json.loads((tmp_path / f"slayer-sam_rho0.1_seed{s}" / "report.json").read_text())
+            for s in (0, 1)}
+    assert paired["values"] == pytest.approx(
+        [100 * (mine[s]["hard_accuracy"] - reports[s]["hard_accuracy"]) for s in (0, 1)])
+    assert "Paired by seed" in (tmp_path / "summary.md").read_text()
+    capsys.readouterr()
+    assert main([a if a != "8" else "12" for a in args]) == 2  # another hidden width
+    err = capsys.readouterr().err
+    assert "other settings" in err and "hidden: stored 8, requested 12" in err
