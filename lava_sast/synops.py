@@ -1,9 +1,19 @@
-"""Synaptic operations: every input spike of a layer costs its fan-out."""
+"""Synaptic operations: every input spike of a layer costs its fan-out.
+
+The one SynOps implementation: training reports (SLAYER blocks), the fixed-point
+emulator and Lava runs (:mod:`netx_export`) all count with :func:`synops_per_sample`
+over the fan-outs given here.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from lava.lib.dl.slayer.synapse.layer import Conv as SlayerConv
+
+
+def dense_fan_out(input_shape: tuple[int, ...], out_features: int) -> torch.Tensor:
+    """Fan-out of each input neuron of a dense layer: every output."""
+    return torch.full(input_shape, float(out_features), dtype=torch.float64)
 
 
 def conv_fan_out(input_shape: tuple[int, ...], kernel: tuple[int, int],
@@ -18,18 +28,22 @@ def conv_fan_out(input_shape: tuple[int, ...], kernel: tuple[int, int],
     return (probe.grad[0, 0] * out_per_group).expand(c, h, w).clone()
 
 
+def synops_per_sample(spike_counts: torch.Tensor, fan_out: torch.Tensor) -> torch.Tensor:
+    """SynOps per sample: input spike counts ``[N, *shape]`` times their fan-out ``shape``."""
+    counts = spike_counts.reshape(spike_counts.shape[0], *fan_out.shape).to(torch.float64)
+    return (counts * fan_out.to(torch.float64)).flatten(1).sum(1)
+
+
 def fan_out(block: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Number of synapses leaving each input neuron of ``block`` (shape ``input_shape``)."""
+    """Number of synapses leaving each input neuron of SLAYER ``block`` (shape ``input_shape``)."""
     syn = block.synapse
     if not isinstance(syn, SlayerConv):
-        return torch.full(input_shape, float(syn.out_channels))
+        return dense_fan_out(input_shape, syn.out_channels)
     return conv_fan_out(input_shape, tuple(syn.weight.shape[2:4]), syn.stride[:2],
-                        syn.padding[:2], syn.dilation[:2],
-                        syn.out_channels // syn.groups).float()
+                        syn.padding[:2], syn.dilation[:2], syn.out_channels // syn.groups)
 
 
 def layer_synops(block: torch.nn.Module, layer_input: torch.Tensor) -> torch.Tensor:
     """SynOps per sample for ``layer_input [N, ..., T]`` entering ``block``; shape ``[N]``."""
     counts = layer_input.sum(-1)
-    fo = fan_out(block, tuple(counts.shape[1:]))
-    return (counts * fo).flatten(1).sum(1)
+    return synops_per_sample(counts, fan_out(block, tuple(counts.shape[1:])))

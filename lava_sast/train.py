@@ -28,22 +28,35 @@ SUMMARY_KEYS = ["best_epoch", "val_hard_accuracy", "val_int8_accuracy", "surroga
                 "hard_synops_per_sample", "near_threshold_fraction"]
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]:
+def _given(p: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """Config fields the command line sets explicitly (``--sam`` sets ``adaptive``)."""
+    words = {w.split("=", 1)[0] for w in argv if w.startswith("--")}
+    given = {a.dest for a in p._actions if words & set(a.option_strings)}
+    return {"adaptive" if d == "sam" else d for d in given}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool, set[str]]:
+    """``(config, resume, fields set on the command line)``."""
     p = argparse.ArgumentParser(prog="python -m lava_sast.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_args(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
-    return config_from_args(args), args.resume
+    return config_from_args(args), args.resume, _given(p, argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    cfg, resume = parse_args(argv)
+    cfg, resume, given = parse_args(argv)
     code, report = run_guarded(
-        lambda: train(cfg, resume), USER_ERRORS,
+        lambda: train(cfg, resume, given), USER_ERRORS,
         f"{cfg.out}/{CHECKPOINT} holds the last finished epoch; continue with --resume")
     if code:
         return code
     print(json.dumps({k: report[k] for k in SUMMARY_KEYS if k in report}, indent=2))
+    for b in (8, 4):
+        if report.get(f"int{b}_error"):
+            print(f"warning: INT{b} net not deployable: {report[f'int{b}_error']}",
+                  file=sys.stderr)
     files = ", ".join([CHECKPOINT, *report["networks"].values(), REPORT])
     print(f"wrote {cfg.out}/{{{files}}}; deploy {report['networks'].get('int8', 'network.net')}")
     return 0

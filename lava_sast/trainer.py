@@ -154,16 +154,34 @@ def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, hist
             "generators": {k: g.get_state() for k, g in generators.items()}}
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+#: Settings a resumed run may change.
+RESUMABLE = {"epochs", "out", "hardware_eval", "data_dir"}
+
+
+def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
+                  path: Path) -> None:
+    """Refuse ``--resume`` with an explicitly given setting that differs from the run's."""
+    have = resolved(TrainConfig.from_dict(stored)).as_dict()
+    want = resolved(cfg).as_dict()
+    for key in sorted(given - RESUMABLE):
+        if key in want and want[key] != have.get(key):
+            raise ValueError(f"--resume: the run in {path} was trained with {key} "
+                             f"{have.get(key)!r}, not {want[key]!r}; use another --out")
+
+
+def train(cfg: TrainConfig, resume: bool = False,
+          given: Optional[set[str]] = None) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, networks and report into ``cfg.out``;
-    return the report.  With ``resume``, continue ``cfg.out/checkpoint.pt`` (its own
-    settings win; only ``epochs`` may grow)."""
+    return the report.  With ``resume``, continue ``cfg.out/checkpoint.pt``: its own
+    settings win and only ``epochs`` may grow; a setting named in ``given`` (the
+    command line's) that differs from the run's is refused."""
     check_config(cfg)  # before anything is written
     out = Path(cfg.out)
     check_out(out, resume)
     ckpt_path = out / CHECKPOINT
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if state is not None:
+        _check_resume(state["config"], cfg, given or set(), out)
         cfg = TrainConfig.from_dict({**state["config"], "epochs": cfg.epochs, "out": cfg.out,
                                      "hardware_eval": cfg.hardware_eval})
     cfg = resolved(cfg)

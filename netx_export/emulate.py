@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lava_sast.synops import conv_fan_out
+from lava_sast.synops import conv_fan_out, dense_fan_out, synops_per_sample
 
 from .netx_model import IntLayer, IntNetwork
 
@@ -94,7 +94,7 @@ def fan_out(layer: IntLayer, in_shape: tuple[int, ...]) -> torch.Tensor:
         return conv_fan_out(in_shape, tuple(layer.weight.shape[2:4]), layer.stride,
                             layer.padding, layer.dilation,
                             layer.weight.shape[0] // layer.groups)
-    return torch.full(in_shape, float(layer.weight.shape[0]), dtype=torch.float64)
+    return dense_fan_out(in_shape, layer.weight.shape[0])
 
 
 def layer_input_shapes(net: IntNetwork) -> list[tuple[int, ...]]:
@@ -148,7 +148,7 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
         s = spikes[..., t].bool()
         for k, st in enumerate(states):
             s_in = s.reshape(n, -1) if st.layer.kind == "dense" else s
-            synops[:, k] += (s_in.double() * st.fan_out).reshape(n, -1).sum(1)
+            synops[:, k] += synops_per_sample(s_in, st.fan_out)
             s = st.step(st.synaptic_input(s_in))
             if record:
                 traces[k].append(s)

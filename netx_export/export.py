@@ -8,6 +8,7 @@ import argparse
 import copy
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,6 +18,14 @@ from lava_sast.checkpoint import load_network
 from lava_sast.models import SastNetwork
 
 from lava_sast.quantize import quantize_decay, quantize_weight
+
+
+#: A layer with fewer distinct weight levels than this is reported as degenerate.
+MIN_LEVELS = 3
+
+
+class DegenerateLayerWarning(UserWarning):
+    """A layer lost (almost) all its weights to quantisation."""
 
 
 def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
@@ -43,9 +52,16 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
             n.current_decay.fill_(quantize_decay(float(n.current_decay), decay_levels))
             n.voltage_decay.fill_(quantize_decay(float(n.voltage_decay), decay_levels))
             levels = int(torch.unique(torch.round(w * 64)).numel())
+            err = float((w - used).norm() / used.norm().clamp(min=1e-12))
             info.append({"layer": i, "weight_bits": weight_bits, "shift": shift,
-                         "levels": levels, "iDecay": int(n.cx_current_decay),
+                         "levels": levels, "relative_error": err,
+                         "iDecay": int(n.cx_current_decay),
                          "vDecay": int(n.cx_voltage_decay), "vThMant": int(n.v_th_mant)})
+            if levels < MIN_LEVELS:
+                warnings.warn(f"layer {i} keeps only {levels} weight level(s) at "
+                              f"{weight_bits} bits (relative error {err:.2f}): the "
+                              f"deployed layer is close to dead", DegenerateLayerWarning,
+                              stacklevel=2)
     return q, info
 
 

@@ -9,7 +9,7 @@ from lava_sast.models import SastNetwork
 
 from .emulate import emulate
 from .export import export_network
-from .netx_model import load_int_network
+from .netx_model import NetworkFileError, load_int_network
 
 
 def _emulated_accuracy(net, data: BinnedDataset) -> tuple[float, Any]:
@@ -21,18 +21,25 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
                      bits: tuple[int, ...] = (8, 4),
                      val: Optional[BinnedDataset] = None) -> dict[str, Any]:
     """Export ``model`` at each weight width into ``out/network_int{b}.net`` and
-    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``)."""
+    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``).  A net that
+    cannot be deployed (a layer quantised to zero) gets ``int{b}_accuracy = None`` and
+    ``int{b}_error`` saying which layer."""
     result: dict[str, Any] = {}
     for b in bits:
         path = Path(out) / f"network_int{b}.net"
         info = export_network(model, path, weight_bits=b)
-        net = load_int_network(path)
+        result[f"int{b}_layers"] = info
+        result[f"int{b}_network"] = path.name
+        try:
+            net = load_int_network(path)
+        except NetworkFileError as exc:  # e.g. a layer rounded to zero: not deployable
+            result[f"int{b}_accuracy"] = None
+            result[f"int{b}_error"] = str(exc)
+            continue
         acc, emu = _emulated_accuracy(net, test)
         result[f"int{b}_accuracy"] = acc
         result[f"int{b}_synops_per_sample"] = float(emu.synops.sum(1).mean())
         result[f"int{b}_synops_per_layer"] = emu.synops.mean(0).tolist()
-        result[f"int{b}_layers"] = info
-        result[f"int{b}_network"] = path.name
         if val is not None and len(val):
             result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val)[0]
     return result

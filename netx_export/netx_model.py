@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import h5py
 import numpy as np
 
 import lava_sast  # noqa: F401  (compat hook before lava imports)
@@ -62,6 +63,30 @@ class IntNetwork:
         return int(np.prod(self.input_shape))
 
 
+def _check_weights(path: str, i: int) -> None:
+    """Refuse weights NetX cannot deploy, naming the layer: non-finite or out-of-range
+    values (NetX casts them to integers silently), or all zero (NetX's
+    ``optimize_weight_bits`` divides by the largest weight; a silent layer also makes
+    every later layer silent).  Reads the stored values as they are, with h5py."""
+    with h5py.File(path, "r") as f:
+        if f"layer/{i}/weight" not in f:
+            raise NetworkFileError(f"{path}: layer {i} has no weight")
+        try:
+            weight = np.asarray(f[f"layer/{i}/weight"][()], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NetworkFileError(f"{path}: layer {i} weight is not numeric ({exc})") from exc
+    if not np.all(np.isfinite(weight)):
+        raise NetworkFileError(f"{path}: layer {i} has non-finite (NaN or inf) weights")
+    if weight.min() < -256 or weight.max() > 254 or np.any(weight != np.round(weight)):
+        raise NetworkFileError(f"{path}: layer {i} has weights that are not integers in "
+                               f"Loihi's 8-bit range [-256, 254]")
+    if not np.any(weight):
+        raise NetworkFileError(
+            f"{path}: layer {i} has only zero weights (a dead layer: every later layer "
+            f"stays silent, and NetX cannot build it); retrain, or export with more "
+            f"weight bits")
+
+
 def _lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     w, bits, exp, sign = optimize_weight_bits(weight)
     mode = SignMode(int(sign))
@@ -109,6 +134,7 @@ def load_int_network(path: str | os.PathLike) -> IntNetwork:
             if "delay" in layer.keys():
                 raise NetworkFileError(f"{path}: layer {i} has axonal delays (not supported)")
             vth, i_decay, v_decay = _neuron(layer, path, i)
+            _check_weights(path, i)
             w = layer["weight"]
             shape = tuple(int(v) for v in np.atleast_1d(layer["shape"]))
             if w.ndim == 1:
@@ -118,6 +144,7 @@ def load_int_network(path: str | os.PathLike) -> IntNetwork:
                                        bias=layer["bias"] if "bias" in layer.keys() else None))
         elif kind == "conv":
             vth, i_decay, v_decay = _neuron(layer, path, i)
+            _check_weights(path, i)
             w = np.asarray(layer["weight"], dtype=np.int64)
             w = w.reshape(w.shape[:4])
             net.layers.append(IntLayer(

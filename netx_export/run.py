@@ -21,6 +21,7 @@ from .emulate import emulate, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
 from lava_sast.atomic import check_writable, write_json_atomic
 from lava_sast.interrupt import run_guarded
+from lava_sast.synops import synops_per_sample
 
 from .netx_model import IntNetwork, NetworkFileError, load_int_network
 
@@ -32,13 +33,11 @@ DEPLOY_ERRORS = (NetworkFileError, DatasetError, LavaRunError, ValueError, OSErr
 def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
                        layer_spikes: list[np.ndarray]) -> np.ndarray:
     """Mean SynOps per layer: each layer's input spikes times their fan-out."""
-    per_layer = []
     layer_inputs = [inputs.numpy().astype(bool)] + list(layer_spikes[:-1])
-    for layer, x, in_shape in zip(net.layers, layer_inputs, layer_input_shapes(net)):
-        fo = fan_out(layer, in_shape).numpy()
-        counts = x.reshape(x.shape[0], *in_shape, -1).sum(-1)
-        per_layer.append(float((counts * fo).reshape(len(counts), -1).sum(1).mean()))
-    return np.array(per_layer)
+    return np.array([
+        float(synops_per_sample(torch.from_numpy(x.reshape(x.shape[0], -1, x.shape[-1])
+                                                 .sum(-1)), fan_out(layer, in_shape)).mean())
+        for layer, x, in_shape in zip(net.layers, layer_inputs, layer_input_shapes(net))])
 
 
 def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: str,

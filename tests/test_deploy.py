@@ -130,3 +130,45 @@ def test_random_conv_nets_match_lava(tmp_path, seed, bits):
     result = compare(str(path), x, timeout_s=240, show_progress=False)
     assert result["spike_mismatches"] == [0, 0, 0]
     assert result["spikes_per_layer"][0] > 0 and result["spikes_per_layer"][1] > 0
+
+
+def _conv_net(seed: int) -> SastNetwork:
+    torch.manual_seed(seed)
+    arch = [{"type": "conv", "out": 4, "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "flatten"}, {"type": "dense", "out": 6}]
+    return SastNetwork(arch, (2, 32, 32), beta=5.0, weight_scale=2.0)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_a_zeroed_layer_is_named_by_run_and_verify_never_a_traceback(tmp_path, capsys, kind):
+    from netx_export.verify import main as verify_main
+    net = _random_net(0, [2 * 18 * 18, 16, 10], 3.0) if kind == "dense" else _conv_net(0)
+    path = tmp_path / "net.net"
+    export_network(net, path, weight_bits=8)
+    first = 1 if kind == "conv" else 0  # conv nets start with an input layer
+    with h5py.File(path, "r+") as f:
+        w = f[f"layer/{first}/weight"]
+        w[...] = np.zeros_like(w[()])
+    dataset = "digits" if kind == "dense" else "shapes"
+    for cli in (run_main, verify_main):
+        assert cli([str(path), "--dataset", dataset, "--samples", "2"]) == 2
+        err = capsys.readouterr().err
+        assert f"layer {first} has only zero weights" in err and "Traceback" not in err
+
+
+def test_nan_weights_and_collapsed_layers_are_reported(tmp_path, recwarn):
+    from netx_export.export import DegenerateLayerWarning
+    net = _random_net(0, [40, 30, 10], 3.0)
+    with torch.no_grad():
+        net.weighted_blocks()[1].synapse.weight.mul_(1e-4)  # rounds to zero at 8 bits
+    info = export_network(net, tmp_path / "n.net", weight_bits=8)
+    assert info[1]["levels"] < 3 and info[1]["relative_error"] > 0.5
+    assert any(issubclass(w.category, DegenerateLayerWarning) for w in recwarn)
+    path = tmp_path / "nan.net"
+    export_network(_random_net(1, [40, 30, 10], 3.0), path, weight_bits=8)
+    with h5py.File(path, "r+") as f:  # a float dataset holding NaN
+        shape = f["layer/1/weight"].shape
+        del f["layer/1/weight"]
+        f["layer/1/weight"] = np.full(shape, np.nan)
+    with pytest.raises(NetworkFileError, match="layer 1 has non-finite"):
+        load_int_network(path)

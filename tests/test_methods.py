@@ -166,3 +166,32 @@ def test_study_pairs_methods_with_slayer_and_refuses_foreign_run_folders(tmp_pat
     assert main([a if a != "8" else "12" for a in args]) == 2  # another hidden width
     err = capsys.readouterr().err
     assert "other settings" in err and "hidden: stored 8, requested 12" in err
+
+
+def test_resume_refuses_a_setting_that_differs_from_the_run(tmp_path, capsys):
+    from lava_sast.train import main
+    args = ["--epochs", "1", "--train-samples", "64", "--hidden", "8", "--no-hardware-eval",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args + ["--resume", "--dataset", "shapes"]) == 2
+    assert "trained with dataset 'digits', not 'shapes'" in capsys.readouterr().err
+    assert main(args + ["--resume", "--method=slayer"]) == 2
+    assert main(["--epochs", "2", "--out", str(tmp_path), "--resume"]) == 0  # only epochs
+
+
+def test_checkpoints_never_run_pickled_code(tmp_path, capsys):
+    import pickle
+    from lava_sast.evaluate import main as evaluate_main
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    bad = tmp_path / "checkpoint.pt"
+    torch.save({"model_config": Payload()}, bad, pickle_module=pickle)
+    assert evaluate_main([str(bad)]) == 2
+    assert not (tmp_path / "pwned").exists()
+    assert "cannot be read safely" in capsys.readouterr().err
+    (tmp_path / "random.pt").write_bytes(b"\x00" * 100)
+    assert evaluate_main([str(tmp_path / "random.pt")]) == 2
+    assert "random.pt" in capsys.readouterr().err
