@@ -10,6 +10,12 @@ layer's squared rounding-plus-clipping error; ``q`` rounds half away from
 zero.  NetX turns ``2**s`` into ``num_weight_bits`` and ``weight_exponent``
 without losing a bit (checked in the tests).
 
+``min_shift < 0`` (the exporter's ``full_range``) also allows steps finer than one
+hdf5 unit: a layer whose weights are small stores ``q`` for a step ``2**s`` with
+``s < 0`` and its threshold is scaled by ``2**-s`` to match (NetX's hdf5 weights are
+integers, so this is the only way to give such a layer its whole bit budget).  A
+negative ``s`` is taken only when it is strictly better than every ``s >= 0``.
+
 Decays are Loihi's 12-bit integers (``decay * 4096``); ``pow2`` restricts them
 to powers of two (shift-only leak).
 """
@@ -24,13 +30,14 @@ W_SCALE = 64  # SLAYER CUBA weight scale: hdf5 weight = 64 * float weight
 MAX_MANTISSA = 256
 
 
-def choose_shift(weight64: torch.Tensor, bits: int) -> int:
-    """Power-of-two step ``2**s`` minimising the quantisation error of ``weight64``."""
+def choose_shift(weight64: torch.Tensor, bits: int, min_shift: int = 0) -> int:
+    """Power-of-two step ``2**s`` (``min_shift <= s <= 9 - bits``) minimising the
+    quantisation error of ``weight64``; ties go to the smallest ``s >= 0``."""
     if bits < 2 or bits > 8:
         raise ValueError(f"weight bits must be in 2..8, got {bits}")
     best, best_err = 0, math.inf
-    for s in range(0, 9 - bits + 1):
-        err = float((quantize_levels(weight64, bits, s) * 2 ** s - weight64).pow(2).sum())
+    for s in list(range(0, 9 - bits + 1)) + list(range(-1, min_shift - 1, -1)):
+        err = float((quantize_levels(weight64, bits, s) * 2.0 ** s - weight64).pow(2).sum())
         if err < best_err:
             best, best_err = s, err
     return best
@@ -39,17 +46,18 @@ def choose_shift(weight64: torch.Tensor, bits: int) -> int:
 def quantize_levels(weight64: torch.Tensor, bits: int, shift: int) -> torch.Tensor:
     """Integer levels ``q`` (symmetric ``b``-bit) for step ``2**shift``."""
     qmax = 2 ** (bits - 1) - 1
-    scaled = weight64 / 2 ** shift
+    scaled = weight64 / 2.0 ** shift
     q = torch.sign(scaled) * torch.floor(scaled.abs() + 0.5)
     return q.clamp(-qmax, qmax)
 
 
-def quantize_weight(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
+def quantize_weight(weight: torch.Tensor, bits: int,
+                    min_shift: int = 0) -> tuple[torch.Tensor, int]:
     """Return ``(float weight on the b-bit grid, shift)`` for SLAYER weight ``weight``."""
     w64 = weight.detach() * W_SCALE
-    shift = choose_shift(w64, bits)
+    shift = choose_shift(w64, bits, min_shift)
     q = quantize_levels(w64, bits, shift)
-    return q * 2 ** shift / W_SCALE, shift
+    return q * 2.0 ** shift / W_SCALE, shift
 
 
 def quantize_decay(decay: float, levels: Optional[str] = None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -33,28 +34,45 @@ def _grid_hook(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
     return torch.round(weight * 64) if descale else weight
 
 
+#: Largest threshold mantissa Loihi holds (17 bits): bounds the full-range scaling.
+MAX_VTH_MANT = 2 ** 17 - 1
+
+
+def _min_shift(neuron, full_range: bool) -> int:
+    """Most negative step exponent allowed: 0, or (full range) as far as the layer's
+    threshold mantissa can be scaled up by ``2**-s`` and still fit."""
+    if not full_range:
+        return 0
+    return -int(math.floor(math.log2(MAX_VTH_MANT / max(int(neuron.v_th_mant), 1))))
+
+
 def quantized_copy(model: SastNetwork, weight_bits: int = 8,
-                   decay_levels: Optional[str] = None) -> tuple[SastNetwork, list[dict]]:
+                   decay_levels: Optional[str] = None,
+                   full_range: bool = False) -> tuple[SastNetwork, list[dict]]:
     """Copy of ``model`` with weights on the ``weight_bits`` grid (and decays
     on ``decay_levels``); also returns per-layer quantisation facts.  The weights
     quantised are those the network computes with: each synapse's weight after its
-    training hook (SLAYER's 8-bit grid, the QAT grid, or the clamp to 8-bit range)."""
+    training hook (SLAYER's 8-bit grid, the QAT grid, or the clamp to 8-bit range).
+    ``full_range`` lets a layer with small weights use a step finer than one hdf5 unit,
+    its threshold scaled to match (see :mod:`lava_sast.quantize`)."""
     q = copy.deepcopy(model)
     info = []
     with torch.no_grad():
         for i, b in enumerate(q.weighted_blocks()):
             hook = b.synapse.pre_hook_fx
             used = hook(b.synapse.weight) if hook is not None else b.synapse.weight
-            w, shift = quantize_weight(used, weight_bits)
-            b.synapse.weight.copy_(w)
-            b.synapse.pre_hook_fx = _grid_hook
             n = b.neuron
+            w, shift = quantize_weight(used, weight_bits, _min_shift(n, full_range))
+            scale = 2 ** max(-shift, 0)  # the layer's weights and threshold both x scale
+            b.synapse.weight.copy_(w * scale)
+            b.synapse.pre_hook_fx = _grid_hook
+            n._threshold = n._threshold * scale
             n.current_decay.fill_(quantize_decay(float(n.current_decay), decay_levels))
             n.voltage_decay.fill_(quantize_decay(float(n.voltage_decay), decay_levels))
-            levels = int(torch.unique(torch.round(w * 64)).numel())
+            levels = int(torch.unique(w).numel())
             err = float((w - used).norm() / used.norm().clamp(min=1e-12))
             info.append({"layer": i, "weight_bits": weight_bits, "shift": shift,
-                         "levels": levels, "relative_error": err,
+                         "threshold_scale": scale, "levels": levels, "relative_error": err,
                          "iDecay": int(n.cx_current_decay),
                          "vDecay": int(n.cx_voltage_decay), "vThMant": int(n.v_th_mant)})
             if levels < MIN_LEVELS:
@@ -66,9 +84,9 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
 
 
 def export_network(model: SastNetwork, path: str | Path, weight_bits: int = 8,
-                   decay_levels: Optional[str] = None) -> list[dict]:
+                   decay_levels: Optional[str] = None, full_range: bool = False) -> list[dict]:
     """Write ``model`` as NetX hdf5 with ``weight_bits``-bit weights; returns layer facts."""
-    q, info = quantized_copy(model, weight_bits, decay_levels)
+    q, info = quantized_copy(model, weight_bits, decay_levels, full_range)
     q.export_hdf5(path)
     return info
 
@@ -78,11 +96,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("checkpoint", help="lava_sast checkpoint.pt")
     p.add_argument("--weight-bits", type=int, choices=[8, 4], default=8)
     p.add_argument("--decay-levels", choices=["12bit", "pow2"], default="12bit")
+    p.add_argument("--full-range", action="store_true",
+                   help="give small-weight layers their whole bit budget (finer step, "
+                        "threshold scaled to match)")
     p.add_argument("--out", required=True, help="output .net (hdf5)")
     a = p.parse_args(argv)
     try:
         info = export_network(load_network(a.checkpoint), a.out, a.weight_bits,
-                              a.decay_levels)
+                              a.decay_levels, a.full_range)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

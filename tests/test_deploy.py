@@ -172,3 +172,21 @@ def test_nan_weights_and_collapsed_layers_are_reported(tmp_path, recwarn):
         f["layer/1/weight"] = np.full(shape, np.nan)
     with pytest.raises(NetworkFileError, match="layer 1 has non-finite"):
         load_int_network(path)
+
+
+def test_full_range_export_gives_small_weight_layers_their_bit_budget(tmp_path):
+    net = _random_net(4, [50, 40, 10], 4.0)
+    with torch.no_grad():
+        net.weighted_blocks()[0].synapse.weight.mul_(0.02)  # |64 w| mostly below 4
+    plain = export_network(net, tmp_path / "plain.net", weight_bits=8)
+    full = export_network(net, tmp_path / "full.net", weight_bits=8, full_range=True)
+    assert plain[0]["shift"] == 0 and plain[0]["levels"] < 20
+    assert full[0]["shift"] < 0 and full[0]["threshold_scale"] == 2 ** -full[0]["shift"]
+    assert full[0]["levels"] > 4 * plain[0]["levels"]
+    assert full[0]["relative_error"] < plain[0]["relative_error"] / 4
+    assert full[1] == plain[1]  # a layer that already spans the range is left as it was
+    with h5py.File(tmp_path / "full.net") as f:
+        assert f["layer/0/neuron/vThMant"][()] == 64 * full[0]["threshold_scale"]
+    x = torch.from_numpy(np.random.default_rng(4).random((3, 50, 12)) < 0.5).float()
+    result = compare(str(tmp_path / "full.net"), x, timeout_s=240, show_progress=False)
+    assert result["spike_mismatches"] == [0, 0] and result["spikes_per_layer"][0] > 0
