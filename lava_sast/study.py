@@ -203,7 +203,9 @@ def summarize(reports: dict[tuple[Variant, int], dict]) -> dict[str, Any]:
                 if diffs:
                     scale = 1.0 if "synops" in key else 100.0
                     d = _stats([scale * v for v in diffs])
-                    d["wins"] = int(sum(v > 0 for v in diffs))
+                    # better: more accuracy, fewer SynOps
+                    d["wins"] = int(sum((v < 0) if "synops" in key else (v > 0)
+                                        for v in diffs))
                     paired[key] = d
             if paired:
                 row[f"vs_{REFERENCE}"] = paired
@@ -238,7 +240,8 @@ def to_markdown(summary: dict[str, Any]) -> str:
               if f"vs_{REFERENCE}" in row]
     if paired:
         lines.append(f"\nPaired by seed against `{REFERENCE}` (same seed, same net, data and "
-                     f"epochs; accuracy in points, SynOps per sample):\n")
+                     f"epochs; accuracy in points, SynOps per sample; \"better\" counts seeds "
+                     f"with more accuracy or fewer SynOps):\n")
         for name, d in paired:
             parts = []
             for key in PAIRED:

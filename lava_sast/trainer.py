@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -182,8 +183,9 @@ def train(cfg: TrainConfig, resume: bool = False,
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if state is not None:
         _check_resume(state["config"], cfg, given or set(), out)
+        moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
         cfg = TrainConfig.from_dict({**state["config"], "epochs": cfg.epochs, "out": cfg.out,
-                                     "hardware_eval": cfg.hardware_eval})
+                                     "hardware_eval": cfg.hardware_eval, **moved})
     cfg = resolved(cfg)
     method: Method = get_method(cfg.method)
     generator = seed_everything(cfg.seed)
@@ -208,36 +210,45 @@ def train(cfg: TrainConfig, resume: bool = False,
         generator.set_state(state["generators"]["loader"])
         ascent_gen.set_state(state["generators"]["ascent"])
         print(f"resuming {ckpt_path} after epoch {len(history)}")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                        generator=generator)
-    ascent = (DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                         generator=ascent_gen)
-              if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
-        start = time.perf_counter()
-        method.start_epoch(model, cfg, epoch)
-        stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent)
-        if scheduler is not None:
-            scheduler.step()
-        epoch_seconds.append(time.perf_counter() - start)
-        if val_set is not None:
-            stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
-        if val_set is None or stats["val_hard_accuracy"] >= best.get("val_hard_accuracy", -1):
-            best = {"epoch": epoch, "val_hard_accuracy": stats.get("val_hard_accuracy"),
-                    "beta": method.beta_at(cfg, epoch),
-                    "model": copy.deepcopy(model.state_dict())}
-        history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
-        save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
-                                best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
-        val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
-                    if val_set is not None else "")
-        print(f"epoch {epoch}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
-              f"train acc {stats['train_accuracy']:.3f}{val_text} ({epoch_seconds[-1]:.1f} s)")
-    if "model" in best:  # the reported net: the best epoch on validation (hard spikes)
-        model.load_state_dict(best["model"])
-    method.start_epoch(model, cfg, best["epoch"])
-    model.export_hdf5(out / NETWORK)
-    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
-    write_json_atomic(out / REPORT, report)
-    return report
+    if len(history) < cfg.epochs:  # outputs of a shorter run would no longer match
+        for name in (REPORT, NETWORK, "network_int8.net", "network_int4.net"):
+            (out / name).unlink(missing_ok=True)
+    try:
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                            generator=generator)
+        ascent = (DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                             generator=ascent_gen)
+                  if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
+        for epoch in range(len(history) + 1, cfg.epochs + 1):
+            start = time.perf_counter()
+            method.start_epoch(model, cfg, epoch)
+            stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent)
+            if scheduler is not None:
+                scheduler.step()
+            epoch_seconds.append(time.perf_counter() - start)
+            if val_set is not None:
+                stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
+            if val_set is None or stats["val_hard_accuracy"] >= best.get("val_hard_accuracy", -1):
+                best = {"epoch": epoch, "val_hard_accuracy": stats.get("val_hard_accuracy"),
+                        "beta": method.beta_at(cfg, epoch),
+                        "model": copy.deepcopy(model.state_dict())}
+            history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
+            save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
+                                    best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
+            val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
+                        if val_set is not None else "")
+            print(f"epoch {epoch}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
+                  f"train acc {stats['train_accuracy']:.3f}{val_text} ({epoch_seconds[-1]:.1f} s)")
+        if "model" in best:  # the reported net: the best epoch on validation (hard spikes)
+            model.load_state_dict(best["model"])
+        method.start_epoch(model, cfg, best["epoch"])
+        model.export_hdf5(out / NETWORK)
+        report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
+        write_json_atomic(out / REPORT, report)
+        return report
+    except BaseException:
+        if created and not ckpt_path.exists():  # nothing worth keeping: leave no folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise

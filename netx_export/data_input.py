@@ -20,5 +20,9 @@ def load_inputs(net: IntNetwork, dataset: str, data_dir: str | None, split: str,
             f"dataset {dataset!r} gives {tuple(data.spikes.shape[1:-1])} = {per_sample} inputs "
             f"per time bin (sensor {data.spec.frame_size}), but network {net.path} expects "
             f"{shape}")
+    outputs = net.layers[-1].num_neurons
+    if outputs != data.num_classes:
+        raise DatasetError(f"network {net.path} has {outputs} outputs, but dataset "
+                           f"{dataset!r} has {data.num_classes} classes")
     spikes = data.spikes.float().reshape(len(data), *shape, data.spikes.shape[-1])
     return spikes, data.labels, data.spikes.shape[-1]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import tonic
 
 from .errors import DatasetError
 from .local_folder import LocalFolderMixin, find_root
 
 SENSOR_SIZE = (34, 34, 2)
+DIGITS = {str(d) for d in range(10)}
 
 
 class NMNIST(LocalFolderMixin, tonic.datasets.NMNIST):
@@ -35,15 +35,33 @@ class NMNIST(LocalFolderMixin, tonic.datasets.NMNIST):
 
     def _check_exists(self) -> bool:
         split = Path(self._root) / self.folder_name
+        try:
+            entries = sorted(split.iterdir())
+        except OSError as exc:
+            raise DatasetError(f"N-MNIST folder {split} cannot be listed: {exc}") from exc
+        bad = [p.name for p in entries if not p.is_dir() or p.name not in DIGITS]
+        if bad:  # tonic would take the last character of any folder name as the label
+            raise DatasetError(f"N-MNIST folder {split} has entries that are not digit "
+                               f"folders 0-9: {', '.join(bad[:5])}")
         if not any(split.glob("*/*.bin")):
             raise DatasetError(f"N-MNIST folder {split} holds no <digit>/*.bin files")
         return True
 
     def __getitem__(self, index: int):
         path = self.data[index]
-        size = os.path.getsize(path)
-        if size == 0 or size % 5:
-            raise DatasetError(
-                f"corrupt N-MNIST event file {path}: {size} bytes is not a "
-                f"positive multiple of 5 (5 bytes per event)")
-        return super().__getitem__(index)
+        try:
+            size = os.path.getsize(path)
+            if size == 0 or size % 5:
+                raise DatasetError(
+                    f"corrupt N-MNIST event file {path}: {size} bytes is not a "
+                    f"positive multiple of 5 (5 bytes per event)")
+            events, label = super().__getitem__(index)
+        except OSError as exc:  # unreadable, a dangling link, a symlink loop
+            raise DatasetError(f"N-MNIST event file {path} cannot be read: "
+                               f"{exc.strerror or exc}") from exc
+        width, height, _ = SENSOR_SIZE
+        if len(events) and (events["x"].max() >= width or events["y"].max() >= height):
+            raise DatasetError(f"N-MNIST event file {path} has events outside the "
+                               f"{width}x{height} sensor (x up to {events['x'].max()}, "
+                               f"y up to {events['y'].max()}): not an N-MNIST recording")
+        return events, label
