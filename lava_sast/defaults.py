@@ -21,10 +21,13 @@ FAMILY_DEFAULTS: dict[str, dict[str, float]] = {
 
 #: Defaults a training method sets over the family's: the SLAYER recipe as lava-dl's
 #: NMNIST tutorial trains it (Adam 1e-3; ``slayer.block.cuba.Dense``'s own initial
-#: weight scale 1; tau_grad 0.03 and scale_grad 3 below).
+#: weight scale 1; tau_grad 0.03 and scale_grad 3 below), and each SAM method's radius
+#: as chosen on validation accuracy in the N-MNIST pilot (docs/results.md).
 METHOD_DEFAULTS: dict[str, dict[str, float]] = {
+    "sast": {"rho": 0.3},
     "slayer": {"lr": 1e-3, "weight_scale": 1.0},
-    "slayer-sam": {"lr": 1e-3, "weight_scale": 1.0},
+    "slayer-sam": {"lr": 1e-3, "weight_scale": 1.0, "rho": 0.05},
+    "anneal": {"rho": 0.0},
 }
 
 #: SLAYER's surrogate gradient of the hard spike (used when the forward pass is hard).

@@ -30,7 +30,7 @@ import numpy as np
 
 from .atomic import write_json_atomic, write_text_atomic
 from .config import TrainConfig, add_training_args, check_config, config_from_args, resolved
-from .defaults import METHOD_ALIASES, METHOD_NAMES, SAM_METHODS
+from .defaults import METHOD_ALIASES, METHOD_DEFAULTS, METHOD_NAMES, SAM_METHODS
 from .interrupt import run_guarded
 from .train import USER_ERRORS
 from .trainer import REPORT, train
@@ -106,17 +106,20 @@ def parse_method(spec: str) -> tuple[str, Optional[float], Optional[int]]:
     return name, rho, qat
 
 
-def run_plan(methods: Sequence[str], rhos: Sequence[float],
+def run_plan(methods: Sequence[str], rhos: Optional[Sequence[float]],
              seeds: Sequence[int]) -> list[tuple[Variant, int]]:
     """``(variant, seed)`` of every run, in order.  A method written ``name@rho`` runs at
     that rho only, ``+qat4``/``+qat8`` trains it through the export grid; other SAM
-    methods run at every ``rhos`` (rho 0 of ``sast``/``slayer-sam`` is ``surrogate``/
-    ``slayer`` and is skipped); methods without SAM at rho 0."""
+    methods run at every ``rhos`` (``None``: at the method's default radius; rho 0 of
+    ``sast``/``slayer-sam`` is ``surrogate``/``slayer`` and is skipped); methods without
+    SAM at rho 0."""
     plan: list[tuple[Variant, int]] = []
     for spec in dict.fromkeys(methods):
         m, pinned, qat = parse_method(spec)
         if pinned is not None:
             m_rhos = [pinned]
+        elif m in SAM_METHODS and rhos is None:
+            m_rhos = [METHOD_DEFAULTS[m]["rho"]]
         elif m in SAM_METHODS:
             m_rhos = [r for r in dict.fromkeys(rhos) if r > 0 or m == "anneal"]
         else:
@@ -288,7 +291,8 @@ def plot(summary: dict[str, Any], reports: dict[tuple[Variant, int], dict],
             ax.scatter(*zip(*pts), label=name)
     ax.set_xlabel("SynOps per sample (INT8, emulator)")
     ax.set_ylabel("INT8 test accuracy (%)")
-    ax.legend(fontsize=8)
+    if ax.collections:  # no points when the runs skipped the INT8 evaluation
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "synops_vs_int8.png", dpi=120)
@@ -334,11 +338,12 @@ def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m lava_sast.study",
          default_methods: Sequence[str] = ("slayer", "slayer-sam", "sast", "surrogate"),
-         default_rho: Sequence[float] = (0.3,)) -> int:
+         default_rho: Optional[Sequence[float]] = None) -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_args(p, many=True)
-    p.set_defaults(method=list(default_methods), rho=list(default_rho), seed=[0, 1, 2])
+    p.set_defaults(method=list(default_methods),
+                   rho=None if default_rho is None else list(default_rho), seed=[0, 1, 2])
     p.add_argument("--lava", type=int, default=None, metavar="N",
                    help="also run the INT8/INT4 nets in Lava (fixed_pt) on N test samples")
     a = p.parse_args(argv)

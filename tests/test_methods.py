@@ -24,7 +24,10 @@ def test_slayer_method_is_lava_dls_recipe():
     assert dense.synapse.pre_hook_fx == dense.neuron.quantize_8bit  # SLAYER's 8-bit hook
     assert dense.neuron.threshold == 1.25
     assert isinstance(method.optimizer(model, cfg), torch.optim.Adam)
-    assert isinstance(get_method("slayer-sam").optimizer(model, cfg), SAM)
+    sam_cfg = resolved(TrainConfig(dataset="nmnist", method="slayer-sam"))
+    assert sam_cfg.rho == 0.05 and sam_cfg.effective_rho == 0.05  # chosen in the pilot
+    assert isinstance(get_method("slayer-sam").optimizer(model, sam_cfg), SAM)
+    assert cfg.effective_rho == 0.0
     assert get_method("baseline") is get_method("surrogate")
 
 
