@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from lava_sast.atomic import check_writable
 from lava_sast.checkpoint import load_network
 from lava_sast.models import SastNetwork
 
@@ -102,9 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", required=True, help="output .net (hdf5)")
     a = p.parse_args(argv)
     try:
+        check_writable(a.out)
         info = export_network(load_network(a.checkpoint), a.out, a.weight_bits,
                               a.decay_levels, a.full_range)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(info, indent=2))

@@ -170,3 +170,25 @@ def test_a_huge_learning_rate_stops_cleanly_and_leaves_nothing_half_written(tmp_
 def test_data_subsets_reject_nonsense(tmp_path):
     with pytest.raises(ValueError, match="at least 1"):
         load_dataset("digits", split="test", max_samples=0)
+
+
+@pytest.mark.parametrize("missing", ["layer/0", "layer/1", "layer/1/weight"])
+def test_network_with_a_missing_part_is_named(tmp_path, capsys, missing):
+    import h5py
+    from lava_sast.models import SastNetwork
+    from netx_export.export import export_network
+    from netx_export.run import main as run_main
+    path = tmp_path / "n.net"
+    export_network(SastNetwork([{"type": "dense", "out": 16}, {"type": "dense", "out": 10}],
+                               (2, 18, 18)), path)
+    with h5py.File(path, "r+") as f:
+        del f[missing]
+    assert run_main([str(path), "--engine", "emulator", "--samples", "4"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+
+
+def test_a_non_event_file_beside_the_recordings_is_ignored(nmnist_copy):
+    (nmnist_copy / "Train" / "3" / "notes.txt").write_text("not events")
+    ds = NMNIST(nmnist_copy, train=True)
+    assert len(ds) == 30 and all(p.endswith(".bin") for p in ds.data)

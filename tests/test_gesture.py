@@ -125,7 +125,7 @@ def _train_shapes(tmp_path, *extra):
     from lava_sast.train import main as train_main
     out = tmp_path / "run"
     assert train_main(["--dataset", "shapes", "--method", "baseline", "--epochs", "12",
-                       "--train-samples", "600", "--test-samples", "120",
+                       "--test-samples", "120",
                        "--val-fraction", "0", "--no-hardware-eval", "--out", str(out),
                        *extra]) == 0
     report = json.loads((out / "report.json").read_text())
