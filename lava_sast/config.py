@@ -84,6 +84,21 @@ def resolved(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+#: Settings a stored run may differ in from a request to continue or reuse it.
+RESUMABLE = frozenset({"epochs", "out", "hardware_eval", "data_dir"})
+
+
+def config_differences(stored: dict[str, Any], wanted: TrainConfig,
+                       keys: Optional[set[str]] = None) -> list[tuple[str, Any, Any]]:
+    """``(setting, stored value, wanted value)`` for every resolved setting (of ``keys``,
+    default all) outside :data:`RESUMABLE` in which a stored run differs from ``wanted``."""
+    have = resolved(TrainConfig.from_dict(stored)).as_dict()
+    want = resolved(wanted).as_dict()
+    names = want if keys is None else [k for k in sorted(keys) if k in want]
+    return [(k, have.get(k), want[k]) for k in names
+            if k not in RESUMABLE and have.get(k) != want[k]]
+
+
 def _positive(name: str, value: Optional[float], allow_zero: bool = False) -> None:
     if value is None:
         return

@@ -29,14 +29,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .atomic import write_json_atomic, write_text_atomic
-from .config import TrainConfig, add_training_args, check_config, config_from_args, resolved
+from .config import (TrainConfig, add_training_args, check_config, config_differences,
+                     config_from_args, resolved)
 from .defaults import METHOD_ALIASES, METHOD_DEFAULTS, METHOD_NAMES, SAM_METHODS
 from .interrupt import run_guarded
 from .train import USER_ERRORS
 from .trainer import REPORT, train
 
-#: Settings that may differ between a stored run and the request.
-_MAY_DIFFER = {"epochs", "out", "hardware_eval", "data_dir"}
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
            "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
@@ -130,10 +129,8 @@ def run_plan(methods: Sequence[str], rhos: Optional[Sequence[float]],
 
 
 def _check_same_settings(run: Path, stored: dict[str, Any], wanted: TrainConfig) -> None:
-    want = resolved(wanted).as_dict()
-    have = resolved(TrainConfig.from_dict(stored)).as_dict()
-    diff = [f"{k}: stored {have.get(k)!r}, requested {v!r}" for k, v in want.items()
-            if k not in _MAY_DIFFER and have.get(k) != v]
+    diff = [f"{k}: stored {have!r}, requested {want!r}"
+            for k, have, want in config_differences(stored, wanted)]
     if diff:
         raise StudyError(f"run folder {run} was made with other settings ({'; '.join(diff)}); "
                          f"use another --out or remove the folder")

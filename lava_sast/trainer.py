@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .atomic import write_json_atomic
 from .checkpoint import load_checkpoint, save_atomic
-from .config import TrainConfig, check_config, resolved
+from .config import TrainConfig, check_config, config_differences, resolved
 from .datasets import BinnedDataset, load_dataset, train_val_indices
 from .evaluate import accuracy, evaluate
 from .losses import rate_loss
@@ -155,19 +155,14 @@ def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, hist
             "generators": {k: g.get_state() for k, g in generators.items()}}
 
 
-#: Settings a resumed run may change.
-RESUMABLE = {"epochs", "out", "hardware_eval", "data_dir"}
-
-
 def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
                   path: Path) -> None:
     """Refuse ``--resume`` with an explicitly given setting that differs from the run's."""
-    have = resolved(TrainConfig.from_dict(stored)).as_dict()
-    want = resolved(cfg).as_dict()
-    for key in sorted(given - RESUMABLE):
-        if key in want and want[key] != have.get(key):
-            raise ValueError(f"--resume: the run in {path} was trained with {key} "
-                             f"{have.get(key)!r}, not {want[key]!r}; use another --out")
+    diffs = config_differences(stored, cfg, given)
+    if diffs:
+        key, have, want = diffs[0]
+        raise ValueError(f"--resume: the run in {path} was trained with {key} "
+                         f"{have!r}, not {want!r}; use another --out")
 
 
 def train(cfg: TrainConfig, resume: bool = False,
