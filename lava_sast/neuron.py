@@ -16,6 +16,8 @@ import torch
 from lava.lib.dl.slayer.neuron import cuba
 from lava.lib.dl.slayer.utils import quantize
 
+from .dynamics import surrogate_cuba, surrogate_cuba_reference
+
 SPIKE_MODES = ("surrogate", "hard")
 
 
@@ -75,18 +77,9 @@ class SastCubaNeuron(cuba.Neuron):
         shape = [1] * (x.dim() - 1)
         keep_u = keep_u.reshape(-1, *shape[1:]) if keep_u.numel() > 1 else keep_u
         keep_v = keep_v.reshape(-1, *shape[1:]) if keep_v.numel() > 1 else keep_v
-        theta = self.threshold
-        u = torch.zeros_like(x[..., 0])
-        v = torch.zeros_like(x[..., 0])
-        spikes, volts = [], []
-        for t in range(x.shape[-1]):
-            u = keep_u * u + x[..., t]
-            v = keep_v * v + u
-            s = torch.sigmoid(self.beta * (v - theta))
-            volts.append(v)
-            spikes.append(s)
-            v = v * (1 - s)
-        return torch.stack(spikes, dim=-1), torch.stack(volts, dim=-1)
+        trained = keep_u.requires_grad or keep_v.requires_grad
+        run = surrogate_cuba_reference if trained else surrogate_cuba
+        return run(x, keep_u, keep_v, self.threshold, self.beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spike response to synaptic input ``x`` of shape ``[batch, ..., time]``."""
