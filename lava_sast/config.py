@@ -10,6 +10,7 @@ from typing import Any, Optional
 from .datasets import DATASETS, DEFAULT_DATASET, network_family
 from .defaults import (ANNEAL_FACTOR, FAMILY_DEFAULTS, METHOD_ALIASES, METHOD_DEFAULTS,
                        METHOD_NAMES, SAM_METHODS, SLAYER_GRADIENT)
+from .device import DEVICE_CHOICES, resolve_device
 from .models import check_arch_options
 
 
@@ -51,6 +52,10 @@ class TrainConfig:
     false_rate: Optional[float] = None
     hardware_eval: bool = True
     out: str = "runs/default"
+    # where and how a run computes and reads data; no effect on what it learns
+    device: str = "auto"
+    cache_dir: Optional[str] = None
+    download: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_channels is not None:  # a CLI list or a JSON list: one canonical form
@@ -85,7 +90,8 @@ def resolved(cfg: TrainConfig) -> TrainConfig:
 
 
 #: Settings a stored run may differ in from a request to continue or reuse it.
-RESUMABLE = frozenset({"epochs", "out", "hardware_eval", "data_dir"})
+RESUMABLE = frozenset({"epochs", "out", "hardware_eval", "data_dir", "device", "cache_dir",
+                       "download"})
 
 
 def config_differences(stored: dict[str, Any], wanted: TrainConfig,
@@ -127,6 +133,7 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    resolve_device(cfg.device)
     if cfg.qat_bits not in (None, 8, 4):
         raise ValueError(f"qat_bits must be 8 or 4, got {cfg.qat_bits}")
     if not 0.0 <= cfg.false_rate < cfg.true_rate <= 1.0:
@@ -135,6 +142,19 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 _D = TrainConfig()
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """Declare ``--device``, ``--cache-dir`` and ``--download`` (every command that trains,
+    evaluates or reads a dataset)."""
+    p.add_argument("--device", default=_D.device,
+                   help=f"{DEVICE_CHOICES} (auto: CUDA when present, else the CPU)")
+    p.add_argument("--cache-dir", default=None,
+                   help="folder of the binned-dataset cache (default $LAVA_SAST_CACHE_DIR, "
+                        "else ~/.cache/lava-sast)")
+    p.add_argument("--download", action="store_true",
+                   help="let tonic fetch N-MNIST / DVS Gesture into --data-dir when it is "
+                        "not there (needs a network)")
 
 
 def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
@@ -208,6 +228,7 @@ def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
                    help="skip the INT8/INT4 export and emulator evaluation")
     p.add_argument("--out", default=None if many else _D.out, required=many,
                    help="output folder")
+    add_runtime_args(p)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt" + (" (a study always resumes)"
                                                               if many else ""))

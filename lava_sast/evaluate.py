@@ -17,12 +17,13 @@ from typing import Optional, Sequence
 
 import torch
 from lava.lib.dl.slayer.classifier import Rate
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from .models import SastNetwork, spike_modes
 from .checkpoint import load_checkpoint, network_from_checkpoint
-from .config import TrainConfig
-from .datasets import DatasetError, load_dataset
+from .config import TrainConfig, add_runtime_args
+from .datasets import DatasetError, batches, load_dataset
+from .device import module_device, resolve_device
 from .losses import rate_loss
 from .sharpness import sam_sharpness
 from .synops import layer_synops
@@ -55,8 +56,10 @@ def accuracy(model: SastNetwork, dataset: Dataset, mode: str = "hard",
              batch_size: int = 256) -> float:
     """Classification accuracy of ``model`` in spike ``mode`` (nothing else measured)."""
     correct = total = 0
+    device = module_device(model)
     with spike_modes(model, [mode] * len(model.neurons())):
-        for x, y in DataLoader(dataset, batch_size=batch_size):
+        for x, y in batches(dataset, batch_size):
+            x, y = x.to(device), y.to(device)
             correct += int((Rate.predict(model(x)) == y).sum())
             total += len(y)
     if total == 0:
@@ -73,20 +76,23 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
     synops = torch.zeros(len(model.weighted_blocks()), dtype=torch.float64)
     hist = torch.zeros(HIST_BINS, dtype=torch.float64)
     near, volt_samples = 0, 0
+    device = module_device(model)
     with spike_modes(model, [mode] * len(model.neurons())):
         for n in hidden:
             n.record_voltage = True
-        for x, y in DataLoader(dataset, batch_size=batch_size):
+        for x, y in batches(dataset, batch_size):
+            x, y = x.to(device), y.to(device)
             if max_samples is not None and total >= max_samples:
                 break
             out, inputs = model(x, return_layers=True)
             correct += int((Rate.predict(out) == y).sum())
             total += len(y)
             for i, (b, inp) in enumerate(zip(model.weighted_blocks(), inputs)):
-                synops[i] += layer_synops(b, inp).sum().double()
+                synops[i] += layer_synops(b, inp).sum().double().cpu()
             for n in hidden:
                 rel = (n.last_voltage / n.threshold).flatten()
-                hist += torch.histc(rel.clamp(*HIST_RANGE), HIST_BINS, *HIST_RANGE).double()
+                hist += torch.histc(rel.clamp(*HIST_RANGE), HIST_BINS,
+                                    *HIST_RANGE).double().cpu()
                 near += int(((rel - 1).abs() <= NEAR_THRESHOLD).sum())
                 volt_samples += rel.numel()
     if total == 0:
@@ -105,10 +111,12 @@ def single_layer_swap_accuracy(model: SastNetwork, dataset: Dataset,
     each ``i``: which layer's swap to hard spikes costs the accuracy."""
     layers = len(model.neurons())
     accuracies = []
+    device = module_device(model)
     for hard in range(layers):
         with spike_modes(model, ["hard" if i == hard else "surrogate" for i in range(layers)]):
             correct = total = 0
-            for x, y in DataLoader(dataset, batch_size=batch_size):
+            for x, y in batches(dataset, batch_size):
+                x, y = x.to(device), y.to(device)
                 correct += int((Rate.predict(model(x)) == y).sum())
                 total += len(y)
         accuracies.append(correct / max(total, 1))
@@ -123,8 +131,10 @@ def subthreshold_output_share(model: SastNetwork, dataset: Dataset,
     hard spikes drop.  Near 1 means the layer computes without spiking."""
     below = torch.zeros(len(model.neurons()))
     total = torch.zeros_like(below)
+    device = module_device(model)
     with spike_modes(model, ["surrogate"] * len(below)):
-        for x, _ in DataLoader(dataset, batch_size=batch_size):
+        for x, _ in batches(dataset, batch_size):
+            x = x.to(device)
             out, inputs = model(x, return_layers=True)
             outputs = inputs[1:] + [out]
             for i, s in enumerate(outputs):
@@ -143,24 +153,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="also report SAM sharpness at radius RHO (adaptive climb, the run's "
                         "loss) on --sharpness-samples training samples spread over the set")
     p.add_argument("--sharpness-samples", type=int, default=256)
+    add_runtime_args(p)
     a = p.parse_args(argv)
     if a.sharpness_rho is not None and a.sharpness_rho < 0:
         p.error(f"--sharpness-rho must be >= 0, got {a.sharpness_rho}")
     if a.sharpness_samples < 1:
         p.error(f"--sharpness-samples must be >= 1, got {a.sharpness_samples}")
     try:
+        device = resolve_device(a.device)
         state = load_checkpoint(a.checkpoint)
-        model = network_from_checkpoint(state, a.checkpoint)
+        model = network_from_checkpoint(state, a.checkpoint).to(device)
         if "config" not in state:
             raise ValueError(f"{a.checkpoint} holds no training config")
         cfg = state["config"]
+        where = {"cache_dir": a.cache_dir, "download": a.download}
         test = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "test",
-                            cfg["bin_us"], cfg["n_bins"], max_samples=a.samples)
+                            cfg["bin_us"], cfg["n_bins"], max_samples=a.samples, **where)
         if a.sharpness_rho is not None:
             train = load_dataset(cfg["dataset"], a.data_dir or cfg["data_dir"], "train",
                                  cfg["bin_us"], cfg["n_bins"],
                                  max_samples=cfg.get("train_samples"),
-                                 subset_seed=cfg.get("seed", 0))
+                                 subset_seed=cfg.get("seed", 0), **where)
             picks = torch.linspace(0, len(train) - 1, min(a.sharpness_samples, len(train)))
             train_part = Subset(train, picks.round().long().unique().tolist())
     except (DatasetError, FileNotFoundError, ValueError) as exc:

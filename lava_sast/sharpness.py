@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from .datasets import batches
+from .device import module_device
 from .models import SastNetwork, spike_modes
 from .sam import SAM
 
@@ -41,8 +43,10 @@ def sam_sharpness(model: SastNetwork, dataset: Dataset, loss_fx: torch.nn.Module
     sam = SAM(model.parameters(), torch.optim.SGD, rho=rho, adaptive=adaptive, lr=0.0)
     loss_sum = climbed_sum = 0.0
     seen = 0
+    device = module_device(model)
     with spike_modes(model, ["surrogate"] * len(model.neurons())):
-        for x, y in DataLoader(dataset, batch_size=batch_size):
+        for x, y in batches(dataset, batch_size):
+            x, y = x.to(device), y.to(device)
             sam.zero_grad()
             loss = loss_fx(model(x), y)
             loss.backward()

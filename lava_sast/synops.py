@@ -31,7 +31,7 @@ def conv_fan_out(input_shape: tuple[int, ...], kernel: tuple[int, int],
 def synops_per_sample(spike_counts: torch.Tensor, fan_out: torch.Tensor) -> torch.Tensor:
     """SynOps per sample: input spike counts ``[N, *shape]`` times their fan-out ``shape``."""
     counts = spike_counts.reshape(spike_counts.shape[0], *fan_out.shape).to(torch.float64)
-    return (counts * fan_out.to(torch.float64)).flatten(1).sum(1)
+    return (counts * fan_out.to(counts.device, torch.float64)).flatten(1).sum(1)
 
 
 def fan_out(block: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:

@@ -24,6 +24,7 @@ from .atomic import write_json_atomic
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig, check_config, config_differences, resolved
 from .datasets import BinnedDataset, load_dataset, train_val_indices
+from .device import module_device, resolve_device
 from .evaluate import accuracy, evaluate
 from .losses import rate_loss
 from .methods import Method, get_method
@@ -57,11 +58,12 @@ def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) 
 def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset], BinnedDataset]:
     """``(train, val, test)``: ``val`` is a stratified ``val_fraction`` of the (optionally
     subsampled) training split, fixed by the seed; ``test`` is the same for every seed."""
+    where = {"cache_dir": cfg.cache_dir, "download": cfg.download}
     full = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
-                        max_samples=cfg.train_samples, subset_seed=cfg.seed)
+                        max_samples=cfg.train_samples, subset_seed=cfg.seed, **where)
     train_idx, val_idx = train_val_indices(full.labels, cfg.val_fraction, cfg.seed)
     test = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
-                        max_samples=cfg.test_samples)
+                        max_samples=cfg.test_samples, **where)
     val = full.select(val_idx) if len(val_idx) else None
     return full.select(train_idx), val, test
 
@@ -81,10 +83,12 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
     """One epoch; with ``ascent`` SAM's climb takes its gradient from that loader's
     batches.  Raises :class:`TrainingError` on a non-finite loss."""
     model.train()
+    device = module_device(model)
     total_loss, correct, seen = 0.0, 0, 0
     ascent_batches = iter(ascent) if ascent is not None else None
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
     for batch, (x, y) in enumerate(bar):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         first: dict[str, torch.Tensor] = {}
 
         def pass_on(xb: torch.Tensor, yb: torch.Tensor, keep: bool) -> torch.Tensor:
@@ -102,7 +106,7 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
         if isinstance(optimizer, SAM):
             ascent_closure = None
             if ascent_batches is not None:
-                xa, ya = next(ascent_batches)
+                xa, ya = (t.to(device) for t in next(ascent_batches))
                 ascent_closure = lambda: pass_on(xa, ya, False)  # noqa: E731
             loss = optimizer.step(lambda: pass_on(x, y, True), ascent_closure)
         else:
@@ -179,14 +183,16 @@ def train(cfg: TrainConfig, resume: bool = False,
     if state is not None:
         _check_resume(state["config"], cfg, given or set(), out)
         moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
-        cfg = TrainConfig.from_dict({**state["config"], "epochs": cfg.epochs, "out": cfg.out,
-                                     "hardware_eval": cfg.hardware_eval, **moved})
+        here = {k: getattr(cfg, k) for k in ("epochs", "out", "hardware_eval", "device",
+                                             "cache_dir", "download")}
+        cfg = TrainConfig.from_dict({**state["config"], **here, **moved})
     cfg = resolved(cfg)
     method: Method = get_method(cfg.method)
     generator = seed_everything(cfg.seed)
     ascent_gen = torch.Generator().manual_seed(cfg.seed + 1)
     train_set, val_set, test_set = load_splits(cfg)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
+    device = resolve_device(cfg.device)
+    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes).to(device)
     optimizer = method.optimizer(model, cfg)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
                  if cfg.lr_schedule == "cosine" else None)
@@ -211,10 +217,8 @@ def train(cfg: TrainConfig, resume: bool = False,
         for name in (REPORT, NETWORK, "network_int8.net", "network_int4.net"):
             (out / name).unlink(missing_ok=True)
     try:
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                            generator=generator)
-        ascent = (DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                             generator=ascent_gen)
+        loader = train_set.loader(cfg.batch_size, shuffle=True, generator=generator)
+        ascent = (train_set.loader(cfg.batch_size, shuffle=True, generator=ascent_gen)
                   if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             start = time.perf_counter()

@@ -1,28 +1,43 @@
 """Dataset spikes checked against a network's input size."""
 from __future__ import annotations
 
+from typing import Optional
+
+import numpy as np
 import torch
 
-from lava_sast.datasets import DatasetError, load_dataset
+from lava_sast.datasets import BinnedDataset, DatasetError, load_dataset
 
 from .emulate import input_shape_of
 from .netx_model import IntNetwork
 
 
-def load_inputs(net: IntNetwork, dataset: str, data_dir: str | None, split: str,
-                samples: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(spikes [N, *input, T], labels, T)`` for ``net``; raises if sizes disagree."""
-    data = load_dataset(dataset, data_dir, split, max_samples=samples)
+def load_checked(net: IntNetwork, dataset: str, data_dir: Optional[str], split: str,
+                 samples: Optional[int], cache_dir: Optional[str] = None,
+                 download: bool = False) -> BinnedDataset:
+    """The ``split`` of ``dataset`` (``samples``: a class-stratified subset) after checking
+    that it fits ``net``: inputs per time bin and classes; raises :class:`DatasetError`."""
+    data = load_dataset(dataset, data_dir, split, max_samples=samples, cache_dir=cache_dir,
+                        download=download)
     shape = input_shape_of(net)
-    per_sample = int(torch.tensor(data.spikes.shape[1:-1]).prod())
-    if per_sample != int(torch.tensor(shape).prod()):
+    per_bin = data.sample_shape[:-1]
+    if int(np.prod(per_bin)) != int(np.prod(shape)):
         raise DatasetError(
-            f"dataset {dataset!r} gives {tuple(data.spikes.shape[1:-1])} = {per_sample} inputs "
+            f"dataset {dataset!r} gives {tuple(per_bin)} = {int(np.prod(per_bin))} inputs "
             f"per time bin (sensor {data.spec.frame_size}), but network {net.path} expects "
             f"{shape}")
     outputs = net.layers[-1].num_neurons
     if outputs != data.num_classes:
         raise DatasetError(f"network {net.path} has {outputs} outputs, but dataset "
                            f"{dataset!r} has {data.num_classes} classes")
-    spikes = data.spikes.float().reshape(len(data), *shape, data.spikes.shape[-1])
-    return spikes, data.labels, data.spikes.shape[-1]
+    return data
+
+
+def load_inputs(net: IntNetwork, dataset: str, data_dir: Optional[str], split: str,
+                samples: Optional[int], cache_dir: Optional[str] = None,
+                download: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(spikes [N, *input, T], labels, T)`` for ``net`` (all in memory: for Lava runs)."""
+    data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download)
+    steps = data.sample_shape[-1]
+    spikes = data.spikes.float().reshape(len(data), *input_shape_of(net), steps)
+    return spikes, data.labels, steps

@@ -20,6 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from torch.utils.data import Dataset
+
+from lava_sast.datasets import batches
 from lava_sast.synops import conv_fan_out, dense_fan_out, synops_per_sample
 
 from .netx_model import IntLayer, IntNetwork
@@ -47,20 +50,23 @@ def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
 
 
 class _LayerState:
-    def __init__(self, layer: IntLayer, batch: int, in_shape: tuple[int, ...]) -> None:
+    def __init__(self, layer: IntLayer, batch: int, in_shape: tuple[int, ...],
+                 device: torch.device) -> None:
         self.layer = layer
-        self.u = torch.zeros(batch, *layer.shape, dtype=torch.int64)
+        self.u = torch.zeros(batch, *layer.shape, dtype=torch.int64, device=device)
         self.v = torch.zeros_like(self.u)
         self.vth = layer.vth << 6
         self.bias = (torch.as_tensor(np.asarray(layer.bias), dtype=torch.int64)
                      .reshape(layer.shape if layer.bias.size == np.prod(layer.shape)
-                              else (-1,) + (1,) * (len(layer.shape) - 1)) << 6
+                              else (-1,) + (1,) * (len(layer.shape) - 1)).to(device) << 6
                      if layer.bias is not None else 0)
-        # float32 sums of integers are exact below 2**24; otherwise use float64
+        # float32 sums of integers are exact below 2**24 on the CPU; otherwise, and on GPUs
+        # (whose float32 convolutions may run in TF32), float64
         bound = np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max()
-        self.dtype = torch.float32 if bound < 2 ** 24 else torch.float64
-        self.weight = torch.as_tensor(layer.weight, dtype=self.dtype)
-        self.fan_out = fan_out(layer, in_shape)
+        exact32 = bound < 2 ** 24 and device.type == "cpu"
+        self.dtype = torch.float32 if exact32 else torch.float64
+        self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
+        self.fan_out = fan_out(layer, in_shape).to(device)
 
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
         lay = self.layer
@@ -115,34 +121,55 @@ def input_shape_of(net: IntNetwork) -> tuple[int, ...]:
 
 @torch.no_grad()
 def emulate(net: IntNetwork, spikes: torch.Tensor, record_layers: bool = False,
-            batch_size: int = 256) -> EmulationResult:
-    """Run ``spikes`` (``[N, *input, T]``, binary) through ``net`` in Lava integer arithmetic."""
+            batch_size: int = 256,
+            device: Optional[torch.device | str] = None) -> EmulationResult:
+    """Run ``spikes`` (``[N, *input, T]``, binary) through ``net`` in Lava integer arithmetic
+    on ``device`` (default: the device of ``spikes``); results come back on the CPU."""
     shape = input_shape_of(net)
     if spikes.dim() >= 3 and int(np.prod(spikes.shape[1:-1])) == int(np.prod(shape)):
         spikes = spikes.reshape(spikes.shape[0], *shape, spikes.shape[-1])
     else:
         raise ValueError(f"{net.path}: input of shape {tuple(spikes.shape)} does not match "
                          f"the network input {shape} (expected [N, *{shape}, T])")
-    counts, synops, recorded = [], [], []
-    for start in range(0, spikes.shape[0], batch_size):
-        res = _emulate_batch(net, spikes[start:start + batch_size], shape, record_layers)
-        counts.append(res.output_counts)
-        synops.append(res.synops)
-        if record_layers:
-            recorded.append(res.layer_spikes)
+    device = torch.device(device) if device is not None else spikes.device
+    parts = [_emulate_batch(net, spikes[start:start + batch_size].to(device), shape,
+                            record_layers, device)
+             for start in range(0, spikes.shape[0], batch_size)]
+    return _concat(parts, record_layers)
+
+
+@torch.no_grad()
+def emulate_dataset(net: IntNetwork, data: Dataset, batch_size: int = 256,
+                    device: Optional[torch.device | str] = None
+                    ) -> tuple[EmulationResult, torch.Tensor]:
+    """``(emulation, labels)`` of every sample of ``data``, one batch unpacked at a time
+    (a large split never sits in memory as floats)."""
+    device = torch.device(device or "cpu")
+    parts, labels = [], []
+    for x, y in batches(data, batch_size):
+        parts.append(emulate(net, x, batch_size=batch_size, device=device))
+        labels.append(torch.as_tensor(y))
+    if not parts:
+        raise ValueError(f"{net.path}: no samples to emulate")
+    return _concat(parts, False), torch.cat(labels)
+
+
+def _concat(parts: list[EmulationResult], record: bool) -> EmulationResult:
     layer_spikes = None
-    if record_layers:
-        layer_spikes = [torch.cat([r[k] for r in recorded]) for k in range(len(net.layers))]
-    return EmulationResult(torch.cat(counts), torch.cat(synops), layer_spikes)
+    if record:
+        layer_spikes = [torch.cat([p.layer_spikes[k] for p in parts])
+                        for k in range(len(parts[0].layer_spikes))]
+    return EmulationResult(torch.cat([p.output_counts for p in parts]),
+                           torch.cat([p.synops for p in parts]), layer_spikes)
 
 
 def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
-                   record: bool) -> EmulationResult:
+                   record: bool, device: torch.device) -> EmulationResult:
     n, steps = spikes.shape[0], spikes.shape[-1]
-    states = [_LayerState(layer, n, in_shape)
+    states = [_LayerState(layer, n, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
-    synops = torch.zeros(n, len(states), dtype=torch.float64)
-    out_counts = torch.zeros(n, states[-1].layer.num_neurons, dtype=torch.int64)
+    synops = torch.zeros(n, len(states), dtype=torch.float64, device=device)
+    out_counts = torch.zeros(n, states[-1].layer.num_neurons, dtype=torch.int64, device=device)
     traces: list[list[torch.Tensor]] = [[] for _ in states]
     for t in range(steps):
         s = spikes[..., t].bool()
@@ -153,5 +180,5 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
             if record:
                 traces[k].append(s)
         out_counts += s.reshape(n, -1).long()
-    layer_spikes = [torch.stack(tr, dim=-1) for tr in traces] if record else None
-    return EmulationResult(out_counts, synops, layer_spikes)
+    layer_spikes = [torch.stack(tr, dim=-1).cpu() for tr in traces] if record else None
+    return EmulationResult(out_counts.cpu(), synops.cpu(), layer_spikes)

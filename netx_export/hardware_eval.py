@@ -4,24 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+
 from lava_sast.datasets import BinnedDataset
+from lava_sast.device import module_device
 from lava_sast.models import SastNetwork
 
-from .emulate import emulate
+from .emulate import emulate_dataset
 from .export import export_network
 from .netx_model import NetworkFileError, load_int_network
 
 
-def _emulated_accuracy(net, data: BinnedDataset) -> tuple[float, Any]:
-    emu = emulate(net, data.spikes.float())
-    return float((emu.predictions == data.labels).float().mean()), emu
+def _emulated_accuracy(net, data: BinnedDataset, device: torch.device) -> tuple[float, Any]:
+    emu, labels = emulate_dataset(net, data, device=device)
+    return float((emu.predictions == labels).float().mean()), emu
 
 
 def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
                      bits: tuple[int, ...] = (8, 4),
                      val: Optional[BinnedDataset] = None) -> dict[str, Any]:
     """Export ``model`` at each weight width into ``out/network_int{b}.net`` and
-    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``).  A net that
+    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``), emulated on
+    the model's device.  A net that
     cannot be deployed (a layer quantised to zero) gets ``int{b}_accuracy = None`` and
     ``int{b}_error`` saying which layer."""
     result: dict[str, Any] = {}
@@ -36,10 +40,10 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
             result[f"int{b}_accuracy"] = None
             result[f"int{b}_error"] = str(exc)
             continue
-        acc, emu = _emulated_accuracy(net, test)
+        acc, emu = _emulated_accuracy(net, test, module_device(model))
         result[f"int{b}_accuracy"] = acc
         result[f"int{b}_synops_per_sample"] = float(emu.synops.sum(1).mean())
         result[f"int{b}_synops_per_layer"] = emu.synops.mean(0).tolist()
         if val is not None and len(val):
-            result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val)[0]
+            result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val, module_device(model))[0]
     return result

@@ -16,10 +16,12 @@ import torch
 
 from lava_sast.datasets import DATASETS, DatasetError
 
-from .data_input import load_inputs
-from .emulate import emulate, fan_out, layer_input_shapes
+from .data_input import load_checked, load_inputs
+from .emulate import emulate_dataset, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
 from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.config import add_runtime_args
+from lava_sast.device import resolve_device
 from lava_sast.interrupt import run_guarded
 from lava_sast.synops import synops_per_sample
 
@@ -42,10 +44,21 @@ def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
 
 def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: str,
                      samples: Optional[int], engine: str = "lava",
-                     select_tag: str = "fixed_pt", timeout_s: float = 900.0) -> dict[str, Any]:
-    """Run the network and return the result dictionary written by the CLI."""
+                     select_tag: str = "fixed_pt", timeout_s: float = 900.0,
+                     device: str = "auto", cache_dir: Optional[str] = None,
+                     download: bool = False) -> dict[str, Any]:
+    """Run the network and return the result dictionary written by the CLI (``device``:
+    where the emulator runs)."""
     net = load_int_network(path)
-    inputs, labels, steps = load_inputs(net, dataset, data_dir, split, samples)
+    if engine not in ("lava", "emulator"):
+        raise ValueError(f"unknown engine {engine!r}")
+    if engine == "emulator":
+        torch_device = resolve_device(device)
+        data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download)
+        steps = data.sample_shape[-1]
+    else:
+        inputs, labels, steps = load_inputs(net, dataset, data_dir, split, samples,
+                                            cache_dir, download)
     start = time.perf_counter()
     if engine == "lava":
         res = run_lava(path, inputs.numpy(), record_layers=True, select_tag=select_tag,
@@ -53,13 +66,11 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
         counts = res.output_spikes.reshape(len(labels), -1, steps).sum(-1)
         synops = synops_from_spikes(net, inputs, res.layer_spikes)
         backend = f"lava Loihi2SimCfg(select_tag='{select_tag}')"
-    elif engine == "emulator":
-        res = emulate(net, inputs)
+    else:
+        res, labels = emulate_dataset(net, data, device=torch_device)
         counts = res.output_counts.numpy()
         synops = res.synops.mean(0).numpy()
-        backend = "netx_export.emulate (bit-exact with Lava fixed_pt)"
-    else:
-        raise ValueError(f"unknown engine {engine!r}")
+        backend = f"netx_export.emulate on {torch_device} (bit-exact with Lava fixed_pt)"
     seconds = time.perf_counter() - start
     pred = torch.as_tensor(counts).argmax(1)
     return {"network": str(path), "dataset": dataset, "split": split, "engine": engine,
@@ -83,6 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="Lava process-model tag; only fixed_pt is meaningful for NetX")
     p.add_argument("--timeout", type=float, default=900.0, help="Lava time limit, seconds")
     p.add_argument("--out", default=None, help="result JSON path")
+    add_runtime_args(p)
     a = p.parse_args(argv)
     if a.samples is not None and a.samples < 1:
         p.error(f"--samples must be >= 1, got {a.samples}")
@@ -91,7 +103,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.out:
             check_writable(a.out)
         return evaluate_network(a.network, a.dataset, a.data_dir, a.split, a.samples,
-                                a.engine, a.select_tag, a.timeout)
+                                a.engine, a.select_tag, a.timeout, a.device, a.cache_dir,
+                                a.download)
 
     code, result = run_guarded(work, DEPLOY_ERRORS,
                                "the Lava run and its processes were stopped")

@@ -21,19 +21,22 @@ from .emulate import emulate
 from .lava_runner import run_lava
 from .run import DEPLOY_ERRORS
 from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.config import add_runtime_args
+from lava_sast.device import resolve_device
 from lava_sast.interrupt import run_guarded
 
 from .netx_model import load_int_network
 
 
 def compare(path: str, inputs: torch.Tensor, timeout_s: float = 900.0,
-            show_progress: bool = True) -> dict[str, Any]:
-    """Run ``inputs`` through Lava and the emulator; count differing spikes per layer."""
+            show_progress: bool = True, device: str = "cpu") -> dict[str, Any]:
+    """Run ``inputs`` through Lava and the emulator (on ``device``); count differing
+    spikes per layer."""
     net = load_int_network(path)
     lava = run_lava(path, inputs.numpy(), record_layers=True, timeout_s=timeout_s,
                     conv_input=net.layers[0].kind == "conv", show_progress=show_progress)
     start = time.perf_counter()
-    emu = emulate(net, inputs, record_layers=True)
+    emu = emulate(net, inputs, record_layers=True, device=resolve_device(device))
     emu_seconds = time.perf_counter() - start
     mismatches = [int((e.numpy() != l.reshape(e.shape)).sum())
                   for e, l in zip(emu.layer_spikes, lava.layer_spikes)]
@@ -57,6 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--out", default=None)
+    add_runtime_args(p)
     a = p.parse_args(argv)
     if a.samples < 1:
         p.error(f"--samples must be >= 1, got {a.samples}")
@@ -65,8 +69,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.out:
             check_writable(a.out)
         net = load_int_network(a.network)
-        inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples)
-        return compare(a.network, inputs, a.timeout)
+        resolve_device(a.device)  # a bad --device fails before Lava starts
+        inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples,
+                                   a.cache_dir, a.download)
+        return compare(a.network, inputs, a.timeout, device=a.device)
 
     code, result = run_guarded(work, DEPLOY_ERRORS,
                                "the Lava run and its processes were stopped")

@@ -1,9 +1,15 @@
-"""Shared fixtures: paths to the real event data beside the project."""
+"""Shared fixtures: paths to the real event data beside the project; a private
+binned-dataset cache for the session."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# binned-dataset cache of this test session (CLIs started by tests inherit it)
+os.environ["LAVA_SAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="lava-sast-test-cache-")
 
 import lava_sast  # noqa: F401  (compat hook before any lava import)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .binning import BinnedDataset, BinningSpec, bin_dataset
 from .errors import DatasetError
@@ -64,18 +64,35 @@ DATASETS: dict[str, DatasetInfo] = {
                           family="conv"),
 }
 
-_CACHE: dict[tuple, BinnedDataset] = {}
+_MEMORY: dict[tuple, BinnedDataset] = {}
+
+
+def _open_events(name: str, info: DatasetInfo, data_dir: Optional[str], train: bool,
+                 download: bool) -> Dataset:
+    try:
+        return info.open_split(data_dir, train)
+    except DatasetError:
+        if not download:
+            raise
+    from .download import download_split
+    download_split(name, data_dir, train)
+    return info.open_split(data_dir, train)
 
 
 def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = "train",
                  bin_us: Optional[int] = None, n_bins: Optional[int] = None,
                  downsample: Optional[int] = None,
-                 max_samples: Optional[int] = None, subset_seed: int = 0) -> BinnedDataset:
+                 max_samples: Optional[int] = None, subset_seed: int = 0,
+                 cache_dir: Optional[str | Path] = None, download: bool = False,
+                 workers: Optional[int] = None) -> BinnedDataset:
     """Open ``split`` ('train' or 'test') of dataset ``name`` as binned spikes.
 
     ``bin_us``, ``n_bins`` and ``downsample`` default to the dataset's own
     settings; ``max_samples`` keeps a class-stratified subset drawn with
-    ``subset_seed`` (see :func:`stratified_indices`).
+    ``subset_seed`` (see :func:`stratified_indices`).  Recorded datasets are binned once
+    into the disk cache under ``cache_dir`` (see :mod:`lava_sast.datasets.cache`;
+    ``workers`` processes) and memory-mapped from there; ``download`` lets tonic fetch a
+    split missing from ``data_dir``.
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
@@ -83,19 +100,35 @@ def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = 
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     info = DATASETS[name]
     if info.needs_data_dir and data_dir is None:
-        raise DatasetError(f"dataset {name!r} needs --data-dir (it is never downloaded)")
+        raise DatasetError(f"dataset {name!r} needs --data-dir (the folder to read, or with "
+                           f"--download the folder to fetch it into)")
     spec = BinningSpec(info.sensor_size, bin_us or info.bin_us, n_bins or info.n_bins,
                        downsample or info.downsample)
-    key = (name, str(Path(data_dir).resolve()) if data_dir else None, split, spec)
-    if key not in _CACHE:
-        events = info.open_split(str(data_dir) if data_dir else None, split == "train")
+    folder = str(Path(data_dir).resolve()) if data_dir else None
+    key = (name, folder, split, spec, str(cache_dir) if cache_dir else None)
+    if key not in _MEMORY:
+        events = _open_events(name, info, str(data_dir) if data_dir else None,
+                              split == "train", download)
         classes = getattr(events, "classes", None)
-        _CACHE[key] = bin_dataset(events, spec, info.num_classes, name,
-                                  desc=f"{name} {split}", class_names=classes)
-    data = _CACHE[key]
+        if info.needs_data_dir and hasattr(events, "data"):  # recordings: disk cache
+            from .cache import cached_binning
+            _MEMORY[key] = cached_binning(events, spec, info.num_classes, name, split,
+                                          folder, cache_dir, workers, class_names=classes)
+        else:  # generated in memory: nothing to cache
+            _MEMORY[key] = bin_dataset(events, spec, info.num_classes, name,
+                                       desc=f"{name} {split}", class_names=classes)
+    data = _MEMORY[key]
     if max_samples is None or max_samples >= len(data):
         return data
     return data.select(stratified_indices(data.labels, max_samples, subset_seed))
+
+
+def batches(dataset: Dataset, batch_size: int) -> DataLoader:
+    """Batches ``(float spikes, labels)`` of ``dataset`` in order (a :class:`BinnedDataset`
+    unpacks each batch at once; any other dataset goes through a plain ``DataLoader``)."""
+    if isinstance(dataset, BinnedDataset):
+        return dataset.loader(batch_size)
+    return DataLoader(dataset, batch_size=batch_size)
 
 
 def network_family(name: str) -> str:
@@ -110,6 +143,6 @@ def register_dataset(name: str, info: DatasetInfo) -> None:
     DATASETS[name] = info
 
 
-__all__ = ["BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo",
+__all__ = ["batches", "BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo",
            "DATASETS", "DEFAULT_DATASET", "load_dataset", "network_family",
            "register_dataset", "bin_dataset", "stratified_indices", "train_val_indices"]

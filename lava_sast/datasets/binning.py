@@ -7,7 +7,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tonic
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler,
+                              SequentialSampler)
 from tqdm.auto import tqdm
 
 
@@ -58,44 +59,106 @@ class BinningSpec:
 
 
 class BinnedDataset(Dataset):
-    """In-memory binary spike tensors ``[C, H, W, T]`` with integer labels."""
+    """Binary spike tensors ``[C, H, W, T]`` with integer labels, stored bit-packed
+    (one row of ``numpy.packbits`` per sample, in memory or memory-mapped from the disk
+    cache, :mod:`lava_sast.datasets.cache`) and unpacked per batch.
 
-    def __init__(self, spikes: torch.Tensor, labels: torch.Tensor,
-                 spec: BinningSpec, num_classes: int, name: str,
-                 class_names: Optional[Sequence[str]] = None) -> None:
-        if spikes.dim() != 5:
-            raise ValueError(f"spikes must be [N, C, H, W, T], got {tuple(spikes.shape)}")
-        self.spikes = spikes
-        self.labels = labels
+    ``dataset[i]`` gives ``(float spikes, label)``; ``dataset[[i, j, ...]]`` gives a
+    batch ``(float [B, C, H, W, T], labels [B])``, which is what :meth:`loader` feeds.
+    """
+
+    def __init__(self, packed: np.ndarray, labels: torch.Tensor, spec: BinningSpec,
+                 num_classes: int, name: str, class_names: Optional[Sequence[str]] = None,
+                 rows: Optional[np.ndarray] = None) -> None:
         self.spec = spec
+        self.sample_shape = (*spec.input_shape, spec.n_bins)
+        self.sample_bits = int(np.prod(self.sample_shape))
+        if packed.ndim != 2 or packed.shape[1] != (self.sample_bits + 7) // 8:
+            raise ValueError(f"{name}: packed spikes must be [N, {(self.sample_bits + 7) // 8}]"
+                             f" bytes, got {packed.shape}")
+        self.packed = packed
+        self.rows = np.arange(len(packed)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        if len(self.labels) != len(self.rows):
+            raise ValueError(f"{name}: {len(self.rows)} samples but {len(self.labels)} labels")
         self.num_classes = num_classes
         self.name = name
         self.class_names = list(class_names) if class_names else None
 
+    @classmethod
+    def from_spikes(cls, spikes: torch.Tensor, labels: torch.Tensor, spec: BinningSpec,
+                    num_classes: int, name: str,
+                    class_names: Optional[Sequence[str]] = None) -> "BinnedDataset":
+        """Pack boolean spikes ``[N, C, H, W, T]`` (kept in memory)."""
+        if spikes.dim() != 5:
+            raise ValueError(f"spikes must be [N, C, H, W, T], got {tuple(spikes.shape)}")
+        flat = spikes.reshape(spikes.shape[0], -1).bool().numpy()
+        return cls(np.packbits(flat, axis=1), labels, spec, num_classes, name, class_names)
+
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.spikes[i].float(), int(self.labels[i])
+    def unpack(self, positions: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """Boolean spikes ``[B, C, H, W, T]`` of the samples at ``positions``."""
+        rows = self.rows[np.asarray(positions, dtype=np.int64)]
+        order = np.argsort(rows, kind="stable")  # read a memory map front to back
+        bits = np.unpackbits(self.packed[rows[order]], axis=1, count=self.sample_bits)
+        bits[order] = bits.copy()
+        return torch.from_numpy(bits).view(torch.bool).reshape(len(rows), *self.sample_shape)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self.unpack([int(index)])[0].float(), int(self.labels[index])
+        positions = np.asarray(index, dtype=np.int64)
+        return self.unpack(positions).float(), self.labels[torch.from_numpy(positions)]
+
+    @property
+    def spikes(self) -> torch.Tensor:
+        """Every sample unpacked, ``[N, C, H, W, T]`` bool (small sets; else use batches)."""
+        return self.unpack(np.arange(len(self)))
 
     def select(self, indices: Sequence[int]) -> "BinnedDataset":
-        """The samples at ``indices``, in that order."""
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        return BinnedDataset(self.spikes[idx], self.labels[idx], self.spec,
-                             self.num_classes, self.name, self.class_names)
+        """The samples at ``indices``, in that order (shares the packed storage)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return BinnedDataset(self.packed, self.labels[torch.from_numpy(idx)], self.spec,
+                             self.num_classes, self.name, self.class_names, self.rows[idx])
+
+    def loader(self, batch_size: int, shuffle: bool = False,
+               generator: Optional[torch.Generator] = None) -> DataLoader:
+        """Batches ``(float spikes, labels)``, each unpacked at once; shuffled with
+        ``generator`` the way ``DataLoader(shuffle=True, generator=...)`` shuffles."""
+        sampler = (RandomSampler(self, generator=generator) if shuffle
+                   else SequentialSampler(self))
+        return DataLoader(self, sampler=BatchSampler(sampler, batch_size, drop_last=False),
+                          batch_size=None, generator=generator)
+
+
+def bin_samples(events_dataset: Dataset, indices: Sequence[int],
+                spec: BinningSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(packed spikes [len(indices), bytes], labels)`` of samples ``indices``."""
+    to_spikes = spec.transform()
+    packed, labels = [], []
+    for i in indices:
+        events, label = events_dataset[i]
+        spikes = np.ascontiguousarray(to_spikes(events).transpose(1, 2, 3, 0))  # C, H, W, T
+        packed.append(np.packbits(spikes.reshape(-1)))
+        labels.append(int(label))
+    return np.stack(packed), np.asarray(labels, dtype=np.int64)
 
 
 def bin_dataset(events_dataset: Dataset, spec: BinningSpec, num_classes: int,
                 name: str, desc: str = "binning events",
                 class_names: Optional[Sequence[str]] = None) -> BinnedDataset:
-    """Bin every ``(events, label)`` of a tonic dataset into a :class:`BinnedDataset`."""
-    to_spikes = spec.transform()
-    spikes, labels = [], []
-    for i in tqdm(range(len(events_dataset)), desc=desc, leave=False):
-        events, label = events_dataset[i]
-        spikes.append(torch.from_numpy(to_spikes(events)).permute(1, 2, 3, 0))
-        labels.append(int(label))
-    if not spikes:
+    """Bin every ``(events, label)`` of a tonic dataset into an in-memory
+    :class:`BinnedDataset` (the disk cache, :func:`~lava_sast.datasets.cache.cached_binning`,
+    does the same into a memory-mapped file with worker processes)."""
+    if len(events_dataset) == 0:
         raise ValueError(f"{name}: no samples to bin")
-    return BinnedDataset(torch.stack(spikes), torch.tensor(labels), spec,
-                         num_classes, name, class_names)
+    chunks, labels = [], []
+    for start in tqdm(range(0, len(events_dataset), 64), desc=desc, leave=False):
+        p, y = bin_samples(events_dataset, range(start, min(start + 64, len(events_dataset))),
+                           spec)
+        chunks.append(p)
+        labels.append(y)
+    return BinnedDataset(np.concatenate(chunks), torch.from_numpy(np.concatenate(labels)),
+                         spec, num_classes, name, class_names)
