@@ -13,7 +13,8 @@ folder whose recorded settings differ from the requested ones is refused.  Write
 ``summary.json``, ``summary.md`` (mean ± std over seeds, paired per-seed differences
 against ``slayer``) and plots: ``accuracy_by_method.png``, ``synops_vs_int8.png``,
 ``membrane_hist.png``.  With ``--lava N`` the INT8/INT4 nets also run in Lava's
-fixed-point simulator on N test samples.
+fixed-point simulator on N test samples.  ``--workers N`` trains N runs at a time on a
+local Ray instance, ``--ray-address`` on an existing cluster (:mod:`lava_sast.parallel`).
 """
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import torch
 
 from .atomic import write_json_atomic, write_text_atomic
 from .config import (TrainConfig, add_training_args, check_config, config_differences,
                      config_from_args, resolved)
 from .defaults import METHOD_ALIASES, METHOD_DEFAULTS, METHOD_NAMES, SAM_METHODS
+from .datasets import load_dataset
+from .device import resolve_device
 from .interrupt import run_guarded
+from .parallel import RAY_HINT, ParallelError, ray_available, run_on_ray
 from .train import USER_ERRORS
 from .trainer import REPORT, train
 
@@ -174,6 +179,20 @@ def run_one(cfg: TrainConfig, out: Path, lava_samples: Optional[int]) -> dict[st
         report.update(_lava_accuracy(out, resolved(cfg), lava_samples))
         write_json_atomic(report_path, report)
     return report
+
+
+def run_task(cfg: dict[str, Any], out: str, lava_samples: Optional[int],
+             threads: int) -> dict[str, Any]:
+    """One run on a Ray worker: :func:`run_one` with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    return run_one(TrainConfig.from_dict(cfg), Path(out), lava_samples)
+
+
+def _warm_cache(cfg: TrainConfig) -> None:
+    """Bin both splits once here, so parallel runs only read the disk cache."""
+    for split in ("train", "test"):
+        load_dataset(cfg.dataset, cfg.data_dir, split, cfg.bin_us, cfg.n_bins,
+                     cache_dir=cfg.cache_dir, download=cfg.download)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -324,12 +343,37 @@ def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
         raise ValueError(f"--lava must be >= 1, got {a.lava}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
+    if a.workers < 1 or a.cpus_per_run < 1 or (a.gpus_per_run or 0) < 0:
+        raise ValueError(f"--workers and --cpus-per-run must be >= 1 and --gpus-per-run "
+                         f">= 0, got {a.workers}, {a.cpus_per_run}, {a.gpus_per_run}")
+    parallel = a.workers > 1 or a.ray_address is not None
+    if parallel and not ray_available():
+        raise ParallelError(f"--workers {a.workers} runs a study on Ray, which is not "
+                            f"installed: {RAY_HINT}")
     out.mkdir(parents=True, exist_ok=True)
+    if parallel:
+        _warm_cache(base)
+        gpus = a.gpus_per_run
+        if gpus is None:  # share the visible GPUs between the workers when runs use CUDA
+            gpus = (1.0 / a.workers if resolve_device(base.device).type == "cuda" else 0.0)
+        tasks = [((variant, seed), (variant.config(base, seed, out / variant.run_name(seed))
+                                    .as_dict(), str(out / variant.run_name(seed)), a.lava,
+                                    a.cpus_per_run), variant.run_name(seed))
+                 for variant, seed in plan]
+        print(f"{len(plan)} runs on Ray, {a.workers} at a time "
+              f"({a.cpus_per_run} CPU, {gpus:g} GPU each)", flush=True)
+        done = run_on_ray(run_task, tasks, a.workers, a.ray_address, a.cpus_per_run, gpus)
+        return base, {key: done[key] for key in [(v, s) for v, s in plan]}
     reports = {}
-    for i, (variant, seed) in enumerate(plan, 1):
-        run = out / variant.run_name(seed)
-        print(f"[{i}/{len(plan)}] {run.name}", flush=True)
-        reports[(variant, seed)] = run_one(variant.config(base, seed, run), run, a.lava)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(a.cpus_per_run)  # as each Ray task does: the same numbers
+    try:
+        for i, (variant, seed) in enumerate(plan, 1):
+            run = out / variant.run_name(seed)
+            print(f"[{i}/{len(plan)}] {run.name}", flush=True)
+            reports[(variant, seed)] = run_one(variant.config(base, seed, run), run, a.lava)
+    finally:
+        torch.set_num_threads(threads)
     return base, reports
 
 
@@ -343,6 +387,19 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m lava_sast.
                    rho=None if default_rho is None else list(default_rho), seed=[0, 1, 2])
     p.add_argument("--lava", type=int, default=None, metavar="N",
                    help="also run the INT8/INT4 nets in Lava (fixed_pt) on N test samples")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs in parallel on a local Ray instance (needs the ray extra: "
+                        "pip install 'lava-sast[ray]'); 1: one after another, no Ray")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run on an existing Ray cluster (e.g. ray://head:10001 or auto); "
+                        "every node needs lava-sast installed and the data at --data-dir")
+    p.add_argument("--cpus-per-run", type=int, default=1,
+                   help="torch threads of every run, sequential or parallel (float sums "
+                        "depend on the thread count, so this keeps --workers 1 and N equal); "
+                        "the CPUs each parallel run declares to Ray")
+    p.add_argument("--gpus-per-run", type=float, default=None,
+                   help="GPUs each parallel run declares to Ray (default: 1/--workers when "
+                        "--device resolves to CUDA, else 0)")
     a = p.parse_args(argv)
     out = Path(a.out)
     try:

@@ -49,11 +49,11 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
                      download: bool = False) -> dict[str, Any]:
     """Run the network and return the result dictionary written by the CLI (``device``:
     where the emulator runs)."""
-    net = load_int_network(path)
     if engine not in ("lava", "emulator"):
         raise ValueError(f"unknown engine {engine!r}")
+    torch_device = resolve_device(device) if engine == "emulator" else None
+    net = load_int_network(path)
     if engine == "emulator":
-        torch_device = resolve_device(device)
         data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download)
         steps = data.sample_shape[-1]
     else:

@@ -1,0 +1,98 @@
+"""A study's runs in parallel on Ray: a local instance (``--workers N``) or an existing
+cluster (``--ray-address``).  Ray is an optional extra: ``pip install 'lava-sast[ray]'``.
+
+Each run is one Ray task (a module-level function the workers import) that trains into its
+own folder (as a sequential study does), so
+a crashed worker loses only its unfinished run, and the same command resumes the study.
+A task declares ``--cpus-per-run`` CPUs (its torch thread count) and ``--gpus-per-run``
+GPUs to Ray.  Results equal a sequential study's: a run depends only on its settings, its
+seed and its thread count (float sums are split across threads), and the sequential study
+trains every run with ``--cpus-per-run`` threads too.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Hashable, Optional, Sequence
+
+RAY_HINT = "pip install 'lava-sast[ray]' (or pip install ray) into this environment"
+
+
+class ParallelError(ValueError):
+    """Ray is missing or a run failed on a worker."""
+
+
+def run_on_ray(task: Callable[..., dict[str, Any]],
+               tasks: Sequence[tuple[Hashable, tuple, str]], workers: int,
+               address: Optional[str] = None, cpus_per_run: int = 1,
+               gpus_per_run: float = 0.0,
+               report: Callable[[str], None] = print) -> dict[Hashable, dict[str, Any]]:
+    """Run ``task(*args)`` for every ``(key, args, label)`` of ``tasks`` as a Ray task
+    (``task`` must be a module-level function, so workers import it), at most ``workers``
+    at once on a local Ray (or on the cluster at ``address``); returns the results by key.
+    Raises :class:`ParallelError` naming the tasks that failed, after the others finished."""
+    try:
+        import ray
+    except ImportError:
+        raise ParallelError(f"--workers {workers} runs a study on Ray, which is not "
+                            f"installed: {RAY_HINT}") from None
+    started = not ray.is_initialized()
+    if started:
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1])]
+            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "runtime_env": env}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = workers * cpus_per_run
+            kwargs["num_gpus"] = gpus_per_run * workers if gpus_per_run else 0
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # an unreachable address, a broken local start
+            raise ParallelError(f"Ray could not start"
+                                f"{' at ' + address if address else ''}: {exc}") from None
+    remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(task)
+    pending: dict[Any, tuple[Hashable, str]] = {}
+    queue = list(tasks)
+    reports: dict[Hashable, dict[str, Any]] = {}
+    failed: list[str] = []
+    try:
+        while queue or pending:
+            while queue and len(pending) < workers:  # at most ``workers`` runs in flight
+                key, args, label = queue.pop(0)
+                pending[remote.remote(*args)] = (key, label)
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                key, label = pending.pop(ref)
+                try:
+                    reports[key] = ray.get(ref)
+                    report(f"[{len(reports) + len(failed)}/{len(tasks)}] {label} done")
+                except Exception as exc:  # the task's own error, re-raised by Ray
+                    cause = getattr(exc, "cause", None) or exc
+                    failed.append(f"{label}: {str(cause).strip().splitlines()[-1]}")
+                    report(f"[{len(reports) + len(failed)}/{len(tasks)}] {label} FAILED")
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    if failed:
+        raise ParallelError(f"{len(failed)} run(s) failed (finished runs are kept; run the "
+                            f"same command again to continue): " + "; ".join(failed))
+    return reports
+
+
+def ray_available() -> bool:
+    """Whether the Ray extra is installed."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+__all__ = ["ParallelError", "RAY_HINT", "ray_available", "run_on_ray"]
