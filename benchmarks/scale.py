@@ -1,7 +1,7 @@
 """Scale: training-set size, the binned-data cache, step cost at long time windows, the
 emulator against a bare matmul, and studies on 1 and 2 Ray workers; all in one run.
 
-``python benchmarks/scale.py [--sizes 1000 10000 20000 60000] [--quick]``
+``python benchmarks/scale.py [--sizes 1000 10000 20000 60000] [--sections ...] [--quick]``
 
 1. **Data size.**  N-MNIST folders of 1k-60k training files (symlinks cycling through the
    real subset in ``../shared/data/nmnist-small``); for each, two fresh processes: the
@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NMNIST = ROOT.parent / "shared" / "data" / "nmnist-small"
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
+SECTIONS = ["data", "steps", "emulator", "study"]
 
 
 def link_folder(dst: Path, n_train: int) -> Path:
@@ -232,7 +233,9 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 20000, 60000])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--study-epochs", type=int, default=3)
+    p.add_argument("--study-epochs", type=int, default=10)
+    p.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS,
+                   help="measure only these; the others keep their numbers in scale.json")
     p.add_argument("--quick", action="store_true", help="sizes 1000 2000, 2 repeats")
     p.add_argument("--child", nargs=3, metavar=("DATA", "CACHE", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -242,18 +245,22 @@ def main() -> None:
     if not NMNIST.is_dir():
         sys.exit(f"error: the N-MNIST subset is not at {NMNIST}")
     if a.quick:
-        a.sizes, a.repeats, a.study_epochs = [1000, 2000], 2, 1
+        a.sizes, a.repeats, a.study_epochs = [1000, 2000], 2, 2
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
-    print("1. training-set size (one epoch of slayer; two fresh processes each)")
-    data = data_scaling(a.sizes)
-    print("2. training step, CPU, batch 32, 2312-256-10")
-    steps = step_costs([30, 300], a.repeats)
-    print("3. emulator vs a bare float forward")
-    emu = emulator_vs_matmul(a.repeats)
-    print("4. study wall time")
-    study = study_wall([1, 2], a.study_epochs)
-    result = {"cpus": os.cpu_count(), "data": data, "steps": steps, "emulator": emu,
-              "study": study}
+    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    result["cpus"] = os.cpu_count()
+    if "data" in a.sections:
+        print("1. training-set size (one epoch of slayer; two fresh processes each)")
+        result["data"] = data_scaling(a.sizes)
+    if "steps" in a.sections:
+        print("2. training step, CPU, batch 32, 2312-256-10")
+        result["steps"] = step_costs([30, 300], a.repeats)
+    if "emulator" in a.sections:
+        print("3. emulator vs a bare float forward")
+        result["emulator"] = emulator_vs_matmul(a.repeats)
+    if "study" in a.sections:
+        print("4. study wall time")
+        result["study"] = study_wall([1, 2], a.study_epochs)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(to_markdown(result))

@@ -127,3 +127,14 @@ def test_download_without_network_names_what_failed(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="could not fetch nmnist train from " + url):
         load_dataset("nmnist", tmp_path / "fresh", "train", download=True)
     assert not list((tmp_path / "fresh").rglob("*.bin"))
+
+
+def test_one_folder_by_two_paths_shares_its_cache(small_nmnist, tmp_path, capfd):
+    """The same recordings reached through a symlinked parent are not 'stale'."""
+    _cached(small_nmnist, tmp_path / "cache", workers=1)
+    (tmp_path / "alias").symlink_to(tmp_path)
+    capfd.readouterr()
+    events = NMNIST(tmp_path / "alias" / "nmnist" / ".." / "nmnist", train=True)
+    cached_binning(events, SPEC, 10, "nmnist", "train",
+                   str((tmp_path / "nmnist").resolve()), tmp_path / "cache", workers=1)
+    assert "rebuilding" not in capfd.readouterr().err

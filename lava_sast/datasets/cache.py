@@ -55,16 +55,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "lava-sast"
 
 
-def source_fingerprint(paths: Sequence[str]) -> str:
-    """Hash of every source file's path, size and modification time (links followed)."""
+def source_fingerprint(paths: Sequence[str], root: str | os.PathLike) -> str:
+    """Hash of every source file's path below ``root``, size and modification time (links
+    followed), so one folder reached by different paths has one fingerprint."""
     h = hashlib.sha256()
+    base = os.path.abspath(root)
     for path in paths:
         try:
             st = os.stat(path)
         except OSError as exc:
             raise DatasetError(f"source file {path} cannot be read: "
                                f"{exc.strerror or exc}") from exc
-        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        name = os.path.relpath(os.path.abspath(path), base)
+        h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -197,7 +200,7 @@ def cached_binning(events: Dataset, spec: BinningSpec, num_classes: int, name: s
         raise DatasetError(f"--cache-dir {root} is a file, not a folder")
     folder = slot_folder(root, name, split, data_dir, spec)
     sources = [str(p) for p in getattr(events, "data")]
-    fingerprint = source_fingerprint(sources)
+    fingerprint = source_fingerprint(sources, getattr(events, "location_on_system", data_dir))
     if len(events) == 0:
         raise DatasetError(f"{name} {split}: no samples to bin")
     args = (spec, fingerprint, len(events), num_classes, name, class_names)
