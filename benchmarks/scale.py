@@ -8,8 +8,9 @@ emulator against a bare matmul, and studies on 1 and 2 Ray workers; all in one r
    first bins into an empty cache (worker processes), the second reads the cache.  Each
    trains one epoch of ``slayer`` and reports load time, epoch time and its peak RSS.
 2. **Step cost**, CPU, batch 32, 2312-256-10: lava-dl's own ``slayer.block.cuba.Dense``
-   net, our ``slayer`` method and the surrogate forward (``surrogate``/``sast`` step
-   without SAM), interleaved, median of repeats, at T=30 and T=300.
+   net, our ``slayer`` method, the surrogate forward (``surrogate``/``sast`` step without
+   SAM) and the same with autograd through its time loop (as before the hand-written
+   backward), interleaved, median of repeats, at T=30 and T=300.
 3. **Emulator** samples/s on the N-MNIST test split against a bare float forward of the
    same weights (one matmul per layer over all time steps, a threshold in between).
 4. **Study wall time** of the same small study with ``--workers 1`` and ``--workers 2``.
@@ -99,6 +100,7 @@ def step_costs(steps_list: list[int], repeats: int) -> list[dict]:
     import torch
     import lava_sast  # noqa: F401
     from lava.lib.dl import slayer
+    from lava_sast import dynamics, neuron
     from lava_sast.models import SastNetwork
 
     class LavaDlNet(torch.nn.Module):
@@ -132,21 +134,30 @@ def step_costs(steps_list: list[int], repeats: int) -> list[dict]:
         y = torch.randint(0, 10, (32,))
         loss_fx = slayer.loss.SpikeRate(true_rate=0.2, false_rate=0.03, reduction="mean")
         nets = {"lava-dl cuba.Dense": LavaDlNet(), "slayer (ours)": ours("hard"),
-                "surrogate forward": ours("surrogate")}
+                "surrogate forward": ours("surrogate"),
+                "surrogate, autograd loop": ours("surrogate")}
         opts = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in nets.items()}
         times: dict[str, list[float]] = {k: [] for k in nets}
         for r in range(repeats + 1):
             for k, m in nets.items():
+                # the autograd loop: the surrogate dynamics as they were before the
+                # hand-written backward (lava_sast.dynamics.surrogate_cuba_reference)
+                neuron.surrogate_cuba = (dynamics.surrogate_cuba_reference
+                                         if k == "surrogate, autograd loop"
+                                         else dynamics.surrogate_cuba)
                 start = time.perf_counter()
                 opts[k].zero_grad()
                 loss_fx(m(x), y).backward()
                 opts[k].step()
                 if r:  # the first round warms up
                     times[k].append(time.perf_counter() - start)
+        neuron.surrogate_cuba = dynamics.surrogate_cuba
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append({"steps": steps, **{f"{k} ms": 1000 * v for k, v in med.items()},
                      "surrogate / lava-dl": med["surrogate forward"] / med["lava-dl cuba.Dense"],
-                     "surrogate / slayer (ours)": med["surrogate forward"] / med["slayer (ours)"]})
+                     "surrogate / slayer (ours)": med["surrogate forward"] / med["slayer (ours)"],
+                     "autograd loop / lava-dl": (med["surrogate, autograd loop"]
+                                                 / med["lava-dl cuba.Dense"])})
         print(f"  T={steps}: {rows[-1]}", flush=True)
     return rows
 
@@ -275,11 +286,13 @@ def to_markdown(r: dict) -> str:
         lines.append(f"| {d['train_files']:,} | {d['bin_s']:.1f} | {d['cached_load_s']:.2f} | "
                      f"{d['cache_speedup']:.0f}x | {d['epoch_s']:.1f} | {d['peak_rss_mb']:.0f} |")
     lines += ["", "| T | lava-dl cuba.Dense step (ms) | slayer (ours) (ms) | surrogate forward "
-              "(ms) | surrogate / lava-dl |", "|---|---|---|---|---|"]
+              "(ms) | surrogate / lava-dl | autograd loop / lava-dl |", "|---|---|---|---|---|---|"]
     for s in r["steps"]:
+        before = s.get("autograd loop / lava-dl")
         lines.append(f"| {s['steps']} | {s['lava-dl cuba.Dense ms']:.0f} | "
                      f"{s['slayer (ours) ms']:.0f} | {s['surrogate forward ms']:.0f} | "
-                     f"{s['surrogate / lava-dl']:.2f}x |")
+                     f"{s['surrogate / lava-dl']:.2f}x | "
+                     f"{'–' if before is None else f'{before:.2f}x'} |")
     e = r["emulator"]
     lines += ["", f"Emulator: {e['emulator samples/s']:.0f} samples/s; a bare float forward "
               f"of the same weights: {e['float per step samples/s']:.0f} samples/s stepped "
