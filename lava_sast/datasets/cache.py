@@ -150,25 +150,20 @@ def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
         bar = tqdm(total=n, desc=f"binning {desc} ({workers} workers)", leave=False,
                    mininterval=1.0)
         _JOB.update(events=events, spec=spec)
+        pool = (multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None)
         try:
-            if workers == 1:
-                results = map(_bin_chunk_star, tasks)
-                pool = None
-            else:
-                pool = multiprocessing.get_context("fork").Pool(workers)
-                results = pool.imap_unordered(_bin_chunk_star, tasks)
+            results = (pool.imap_unordered(_bin_chunk_star, tasks) if pool is not None
+                       else map(_bin_chunk_star, tasks))
             for start, rows, y in results:
                 packed[start:start + len(rows)] = rows
                 labels[start:start + len(rows)] = y
                 bar.update(len(rows))
-            if pool is not None:
-                pool.close()
-                pool.join()
         finally:
+            if pool is not None:
+                pool.terminate()  # all results are in, or something failed
+                pool.join()
             _JOB.clear()
             bar.close()
-            if workers > 1 and pool is not None:
-                pool.terminate()
         packed.flush()
         del packed
         np.save(tmp / LABELS, labels)
@@ -213,7 +208,7 @@ def cached_binning(events: Dataset, spec: BinningSpec, num_classes: int, name: s
         _build(folder, events, spec, fingerprint, workers or os.cpu_count() or 1,
                f"{name} {split}")
     except OSError as exc:
-        raise DatasetError(f"cache folder {root} is not writable: "
+        raise DatasetError(f"cache folder {root} cannot be written: "
                            f"{exc.strerror or exc}") from exc
     try:
         return _open_slot(folder, *args)
