@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,8 +67,15 @@ def child(data_dir: str, cache_dir: str, out: str) -> None:
                                hardware_eval=False, cache_dir=cache_dir, device="cpu",
                                out=out))
     print(json.dumps({"samples": len(data), "load_s": load_s,
-                      "epoch_s": report["seconds_per_epoch"],
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "epoch_s": report["seconds_per_epoch"], "peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (``VmHWM``; ``ru_maxrss`` would include
+    the forking parent's peak, which Linux carries over ``exec``)."""
+    with open("/proc/self/status") as f:
+        line = next(l for l in f if l.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 
 
 def _run_child(data_dir: Path, cache: Path, out: Path) -> dict:
