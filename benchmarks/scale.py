@@ -300,11 +300,11 @@ def to_markdown(r: dict) -> str:
                      f"{s['surrogate / lava-dl']:.2f}x | "
                      f"{'–' if before is None else f'{before:.2f}x'} |")
     e = r["emulator"]
-    lines += ["", f"Emulator: {e['emulator samples/s']:.0f} samples/s; a bare float forward "
-              f"of the same weights: {e['float per step samples/s']:.0f} samples/s stepped "
-              f"through time ({e['emulator / float per step']:.2f}x faster than the emulator), "
-              f"{e['float all steps samples/s']:.0f} samples/s with all steps in one matmul "
-              f"({e['emulator / float all steps']:.2f}x)."]
+    lines += ["", f"Emulator: {e['emulator samples/s']:.0f} samples/s, "
+              f"{e['emulator / float per step']:.2f}x the time of a bare float forward of the "
+              f"same weights stepped through time ({e['float per step samples/s']:.0f} "
+              f"samples/s) and {e['emulator / float all steps']:.2f}x that of one with all "
+              f"steps in one matmul ({e['float all steps samples/s']:.0f} samples/s)."]
     s1, s2 = r["study"][0], r["study"][-1]
     lines.append(f"Study of {s1['runs']} runs: {s1['wall_s']:.0f} s with 1 worker, "
                  f"{s2['wall_s']:.0f} s with {s2['workers']} Ray workers "

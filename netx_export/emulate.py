@@ -163,22 +163,37 @@ def _concat(parts: list[EmulationResult], record: bool) -> EmulationResult:
                            torch.cat([p.synops for p in parts]), layer_spikes)
 
 
+#: time steps whose first-layer synaptic input is computed in one batched matmul / conv
+TIME_BLOCK = 16
+
+
 def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
                    record: bool, device: torch.device) -> EmulationResult:
     n, steps = spikes.shape[0], spikes.shape[-1]
     states = [_LayerState(layer, n, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
-    synops = torch.zeros(n, len(states), dtype=torch.float64, device=device)
-    out_counts = torch.zeros(n, states[-1].layer.num_neurons, dtype=torch.int64, device=device)
+    first = states[0]
+    spike_sums = [torch.zeros(n, *st.layer.shape, dtype=torch.int64, device=device)
+                  for st in states]
     traces: list[list[torch.Tensor]] = [[] for _ in states]
-    for t in range(steps):
-        s = spikes[..., t].bool()
-        for k, st in enumerate(states):
-            s_in = s.reshape(n, -1) if st.layer.kind == "dense" else s
-            synops[:, k] += synops_per_sample(s_in, st.fan_out)
-            s = st.step(st.synaptic_input(s_in))
-            if record:
-                traces[k].append(s)
-        out_counts += s.reshape(n, -1).long()
+    for t0 in range(0, steps, TIME_BLOCK):
+        # the first layer's input does not depend on state: one matmul for a block of steps
+        x = spikes[..., t0:t0 + TIME_BLOCK]
+        block = x.shape[-1]
+        a0 = first.synaptic_input(x.movedim(-1, 1).reshape(n * block, *x.shape[1:-1]))
+        a0 = a0.reshape(n, block, *a0.shape[1:])
+        for j in range(block):
+            s = first.step(a0[:, j])
+            for k, st in enumerate(states):
+                if k:
+                    s_in = s.reshape(n, -1) if st.layer.kind == "dense" else s
+                    s = st.step(st.synaptic_input(s_in))
+                spike_sums[k] += s
+                if record:
+                    traces[k].append(s)
+    # SynOps: every input spike costs its fan-out, so count spikes first, multiply once
+    in_counts = [spikes.sum(-1)] + spike_sums[:-1]
+    synops = torch.stack([synops_per_sample(c, st.fan_out)
+                          for c, st in zip(in_counts, states)], dim=1)
     layer_spikes = [torch.stack(tr, dim=-1).cpu() for tr in traces] if record else None
-    return EmulationResult(out_counts.cpu(), synops.cpu(), layer_spikes)
+    return EmulationResult(spike_sums[-1].reshape(n, -1).cpu(), synops.cpu(), layer_spikes)
