@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .atomic import write_json_atomic
 from .checkpoint import load_checkpoint, save_atomic
-from .config import TrainConfig, check_config, config_differences, resolved
+from .config import RESUMABLE, TrainConfig, check_config, config_differences, resolved
 from .datasets import BinnedDataset, load_dataset, train_val_indices
 from .device import module_device, resolve_device
 from .evaluate import accuracy, evaluate
@@ -183,8 +183,7 @@ def train(cfg: TrainConfig, resume: bool = False,
     if state is not None:
         _check_resume(state["config"], cfg, given or set(), out)
         moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
-        here = {k: getattr(cfg, k) for k in ("epochs", "out", "hardware_eval", "device",
-                                             "cache_dir", "download")}
+        here = {k: getattr(cfg, k) for k in RESUMABLE - {"data_dir"}}  # this request's
         cfg = TrainConfig.from_dict({**state["config"], **here, **moved})
     cfg = resolved(cfg)
     method: Method = get_method(cfg.method)
