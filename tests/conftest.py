@@ -2,14 +2,17 @@
 binned-dataset cache for the session."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-# binned-dataset cache of this test session (CLIs started by tests inherit it)
+# binned-dataset cache of this test session (CLIs started by tests inherit it), removed after
 os.environ["LAVA_SAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="lava-sast-test-cache-")
+atexit.register(shutil.rmtree, os.environ["LAVA_SAST_CACHE_DIR"], ignore_errors=True)
 
 import lava_sast  # noqa: F401  (compat hook before any lava import)
 
