@@ -42,3 +42,22 @@ def test_workers_without_ray_says_how_to_install(tmp_path):
     assert res.returncode == 2
     assert "pip install 'lava-sast[ray]'" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ray_available(), reason="the ray extra is not installed")
+def test_a_failing_ray_run_is_named_and_the_others_are_kept(tmp_path):
+    """A worker's error comes back as one line naming the run; finished runs stay."""
+    small = ["--dataset", "digits", "--methods", "slayer", "--epochs", "1",
+             "--train-samples", "60", "--test-samples", "30", "--out", str(tmp_path / "s")]
+    from lava_sast import study
+    assert study.main(small + ["--seeds", "0"]) == 0
+    # the same folder with another learning rate: seed 0's run folder no longer matches
+    code = ("import sys\nfrom lava_sast import study\n"
+            f"sys.exit(study.main({small + ['--seeds', '0', '1', '--lr', '0.01', '--workers', '2']!r}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 1 run(s) failed") and "slayer_seed0" in last
+    assert "other settings" in last and "Traceback" not in res.stderr
+    assert (tmp_path / "s" / "slayer_seed1" / "report.json").exists()
