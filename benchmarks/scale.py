@@ -33,19 +33,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NMNIST = ROOT.parent / "shared" / "data" / "nmnist-small"
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
+QUICK_RESULTS = RESULTS.with_name("scale_quick.json")  # --quick never overwrites RESULTS
 SECTIONS = ["data", "steps", "emulator", "study"]
 
 
-def link_folder(dst: Path, n_train: int) -> Path:
-    """``dst/Train/<digit>/*.bin``: ``n_train`` links cycling through the subset's training
-    files; ``dst/Test``: links to its test files."""
-    train = sorted(NMNIST.glob("Train/*/*.bin"))
+def link_folder(dst: Path, n_train: int, source: Path = NMNIST) -> Path:
+    """``dst/Train/<digit>/*.bin``: ``n_train`` links cycling through the training files of
+    the N-MNIST folder ``source``; ``dst/Test``: links to its test files."""
+    train = sorted(source.glob("Train/*/*.bin"))
     for i in range(n_train):
         src = train[i % len(train)]
         folder = dst / "Train" / src.parent.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{i:05d}_{src.name}").symlink_to(src.resolve())
-    for src in sorted(NMNIST.glob("Test/*/*.bin")):
+    for src in sorted(source.glob("Test/*/*.bin")):
         folder = dst / "Test" / src.parent.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / src.name).symlink_to(src.resolve())
@@ -78,7 +79,8 @@ def peak_rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
-def _run_child(data_dir: Path, cache: Path, out: Path) -> dict:
+def run_child(data_dir: Path, cache: Path, out: Path) -> dict:
+    """:func:`child` in a fresh process; its JSON line as a dict."""
     res = subprocess.run([sys.executable, __file__, "--child", str(data_dir), str(cache),
                           str(out)], capture_output=True, text=True, cwd=ROOT)
     if res.returncode:
@@ -92,8 +94,8 @@ def data_scaling(sizes: list[int]) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             data = link_folder(tmp / "nmnist", n)
-            first = _run_child(data, tmp / "cache", tmp / "run1")
-            second = _run_child(data, tmp / "cache", tmp / "run2")
+            first = run_child(data, tmp / "cache", tmp / "run1")
+            second = run_child(data, tmp / "cache", tmp / "run2")
         rows.append({"train_files": n, "bin_s": first["load_s"], "cached_load_s": second["load_s"],
                      "cache_speedup": first["load_s"] / second["load_s"],
                      "epoch_s": second["epoch_s"], "peak_rss_mb_binning": first["peak_rss_mb"],
@@ -253,7 +255,8 @@ def main() -> None:
     p.add_argument("--study-epochs", type=int, default=10)
     p.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS,
                    help="measure only these; the others keep their numbers in scale.json")
-    p.add_argument("--quick", action="store_true", help="sizes 1000 2000, 2 repeats")
+    p.add_argument("--quick", action="store_true",
+                   help="sizes 1000 2000, 2 repeats; writes scale_quick.json instead")
     p.add_argument("--child", nargs=3, metavar=("DATA", "CACHE", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -261,10 +264,12 @@ def main() -> None:
         return
     if not NMNIST.is_dir():
         sys.exit(f"error: the N-MNIST subset is not at {NMNIST}")
+    results = RESULTS
     if a.quick:
         a.sizes, a.repeats, a.study_epochs = [1000, 2000], 2, 2
+        results = QUICK_RESULTS
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
-    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    result = json.loads(results.read_text()) if results.exists() else {}
     result["cpus"] = os.cpu_count()
     if "data" in a.sections:
         print("1. training-set size (one epoch of slayer; two fresh processes each)")
@@ -278,10 +283,10 @@ def main() -> None:
     if "study" in a.sections:
         print("4. study wall time")
         result["study"] = study_wall([1, 2], a.study_epochs)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(result, indent=2))
     print(to_markdown(result))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {results}")
 
 
 def to_markdown(r: dict) -> str:

@@ -31,11 +31,7 @@ def run_on_ray(task: Callable[..., dict[str, Any]],
     (``task`` must be a module-level function, so workers import it), at most ``workers``
     at once on a local Ray (or on the cluster at ``address``); returns the results by key.
     Raises :class:`ParallelError` naming the tasks that failed, after the others finished."""
-    try:
-        import ray
-    except ImportError:
-        raise ParallelError(f"--workers {workers} runs a study on Ray, which is not "
-                            f"installed: {RAY_HINT}") from None
+    ray = require_ray(workers)
     started = not ray.is_initialized()
     if started:
         env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
@@ -86,13 +82,23 @@ def run_on_ray(task: Callable[..., dict[str, Any]],
     return reports
 
 
+def require_ray(workers: int) -> Any:
+    """The ``ray`` module; :class:`ParallelError` saying how to install it when missing."""
+    try:
+        import ray
+    except ImportError:
+        raise ParallelError(f"--workers {workers} runs a study on Ray, which is not "
+                            f"installed: {RAY_HINT}") from None
+    return ray
+
+
 def ray_available() -> bool:
     """Whether the Ray extra is installed."""
     try:
-        import ray  # noqa: F401
-    except ImportError:
+        require_ray(1)
+    except ParallelError:
         return False
     return True
 
 
-__all__ = ["ParallelError", "RAY_HINT", "ray_available", "run_on_ray"]
+__all__ = ["ParallelError", "RAY_HINT", "ray_available", "require_ray", "run_on_ray"]

@@ -34,12 +34,11 @@ from .atomic import write_json_atomic, write_text_atomic
 from .config import (TrainConfig, add_training_args, check_config, config_differences,
                      config_from_args, resolved)
 from .defaults import METHOD_ALIASES, METHOD_DEFAULTS, METHOD_NAMES, SAM_METHODS
-from .datasets import load_dataset
 from .device import resolve_device
 from .interrupt import run_guarded
-from .parallel import RAY_HINT, ParallelError, ray_available, run_on_ray
+from .parallel import require_ray, run_on_ray
 from .train import USER_ERRORS
-from .trainer import REPORT, train
+from .trainer import REPORT, load_splits, train
 
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
@@ -186,13 +185,6 @@ def run_task(cfg: dict[str, Any], out: str, lava_samples: Optional[int],
     """One run on a Ray worker: :func:`run_one` with ``threads`` torch threads."""
     torch.set_num_threads(threads)
     return run_one(TrainConfig.from_dict(cfg), Path(out), lava_samples)
-
-
-def _warm_cache(cfg: TrainConfig) -> None:
-    """Bin both splits once here, so parallel runs only read the disk cache."""
-    for split in ("train", "test"):
-        load_dataset(cfg.dataset, cfg.data_dir, split, cfg.bin_us, cfg.n_bins,
-                     cache_dir=cfg.cache_dir, download=cfg.download)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -347,29 +339,26 @@ def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
         raise ValueError(f"--workers and --cpus-per-run must be >= 1 and --gpus-per-run "
                          f">= 0, got {a.workers}, {a.cpus_per_run}, {a.gpus_per_run}")
     parallel = a.workers > 1 or a.ray_address is not None
-    if parallel and not ray_available():
-        raise ParallelError(f"--workers {a.workers} runs a study on Ray, which is not "
-                            f"installed: {RAY_HINT}")
-    out.mkdir(parents=True, exist_ok=True)
     if parallel:
-        _warm_cache(base)
+        require_ray(a.workers)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {(variant, seed): out / variant.run_name(seed) for variant, seed in plan}
+    if parallel:
+        load_splits(base)  # bin once here, so parallel runs only read the disk cache
         gpus = a.gpus_per_run
         if gpus is None:  # share the visible GPUs between the workers when runs use CUDA
             gpus = (1.0 / a.workers if resolve_device(base.device).type == "cuda" else 0.0)
-        tasks = [((variant, seed), (variant.config(base, seed, out / variant.run_name(seed))
-                                    .as_dict(), str(out / variant.run_name(seed)), a.lava,
-                                    a.cpus_per_run), variant.run_name(seed))
-                 for variant, seed in plan]
+        tasks = [(key, (key[0].config(base, key[1], run).as_dict(), str(run), a.lava,
+                        a.cpus_per_run), run.name) for key, run in runs.items()]
         print(f"{len(plan)} runs on Ray, {a.workers} at a time "
               f"({a.cpus_per_run} CPU, {gpus:g} GPU each)", flush=True)
         done = run_on_ray(run_task, tasks, a.workers, a.ray_address, a.cpus_per_run, gpus)
-        return base, {key: done[key] for key in [(v, s) for v, s in plan]}
+        return base, {key: done[key] for key in runs}
     reports = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(a.cpus_per_run)  # as each Ray task does: the same numbers
     try:
-        for i, (variant, seed) in enumerate(plan, 1):
-            run = out / variant.run_name(seed)
+        for i, ((variant, seed), run) in enumerate(runs.items(), 1):
             print(f"[{i}/{len(plan)}] {run.name}", flush=True)
             reports[(variant, seed)] = run_one(variant.config(base, seed, run), run, a.lava)
     finally:

@@ -29,6 +29,7 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
     cannot be deployed (a layer quantised to zero) gets ``int{b}_accuracy = None`` and
     ``int{b}_error`` saying which layer."""
     result: dict[str, Any] = {}
+    device = module_device(model)
     for b in bits:
         path = Path(out) / f"network_int{b}.net"
         info = export_network(model, path, weight_bits=b)
@@ -40,10 +41,10 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
             result[f"int{b}_accuracy"] = None
             result[f"int{b}_error"] = str(exc)
             continue
-        acc, emu = _emulated_accuracy(net, test, module_device(model))
+        acc, emu = _emulated_accuracy(net, test, device)
         result[f"int{b}_accuracy"] = acc
         result[f"int{b}_synops_per_sample"] = float(emu.synops.sum(1).mean())
         result[f"int{b}_synops_per_layer"] = emu.synops.mean(0).tolist()
         if val is not None and len(val):
-            result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val, module_device(model))[0]
+            result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val, device)[0]
     return result

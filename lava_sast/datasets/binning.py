@@ -36,6 +36,16 @@ class BinningSpec:
         w, h, p = self.frame_size
         return (p, h, w)
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int, int]:
+        """Shape ``(C, H, W, T)`` of one binned sample."""
+        return (*self.input_shape, self.n_bins)
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one bit-packed sample (``numpy.packbits`` of :attr:`sample_shape`)."""
+        return (int(np.prod(self.sample_shape)) + 7) // 8
+
     def transform(self) -> Callable[[np.ndarray], np.ndarray]:
         """tonic transform pipeline: events -> bool array ``[T, C, H, W]``."""
         steps: list = [tonic.transforms.CropTime(max=self.bin_us * self.n_bins - 1)]
@@ -71,11 +81,11 @@ class BinnedDataset(Dataset):
                  num_classes: int, name: str, class_names: Optional[Sequence[str]] = None,
                  rows: Optional[np.ndarray] = None) -> None:
         self.spec = spec
-        self.sample_shape = (*spec.input_shape, spec.n_bins)
+        self.sample_shape = spec.sample_shape
         self.sample_bits = int(np.prod(self.sample_shape))
-        if packed.ndim != 2 or packed.shape[1] != (self.sample_bits + 7) // 8:
-            raise ValueError(f"{name}: packed spikes must be [N, {(self.sample_bits + 7) // 8}]"
-                             f" bytes, got {packed.shape}")
+        if packed.ndim != 2 or packed.shape[1] != spec.row_bytes:
+            raise ValueError(f"{name}: packed spikes must be [N, {spec.row_bytes}] bytes, "
+                             f"got {packed.shape}")
         self.packed = packed
         self.rows = np.arange(len(packed)) if rows is None else np.asarray(rows, dtype=np.int64)
         self.labels = torch.as_tensor(labels, dtype=torch.long)

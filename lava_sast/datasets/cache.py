@@ -103,7 +103,7 @@ def _open_slot(folder: Path, spec: BinningSpec, fingerprint: str, n: int, num_cl
         raise CacheInvalid("written by another cache format or binning")
     if meta.get("source") != fingerprint or meta.get("samples") != n:
         raise CacheInvalid("stale: the source files changed since it was built")
-    row_bytes = (int(np.prod((*spec.input_shape, spec.n_bins))) + 7) // 8
+    row_bytes = spec.row_bytes
     spikes = folder / SPIKES
     try:
         size = spikes.stat().st_size
@@ -126,20 +126,18 @@ def _open_slot(folder: Path, spec: BinningSpec, fingerprint: str, n: int, num_cl
 _JOB: dict[str, Any] = {}  # the events dataset and binning, inherited by forked workers
 
 
-def _bin_chunk(start: int, stop: int) -> tuple[int, np.ndarray, np.ndarray]:
+def _bin_chunk(task: tuple[int, int]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Bin samples ``start:stop`` of the inherited job; returns ``(start, packed, labels)``."""
+    start, stop = task
     packed, labels = bin_samples(_JOB["events"], range(start, stop), _JOB["spec"])
     return start, packed, labels
-
-
-def _bin_chunk_star(args: tuple[int, int]) -> tuple[int, np.ndarray, np.ndarray]:
-    return _bin_chunk(*args)
 
 
 def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
            workers: int, desc: str) -> None:
     """Bin ``events`` into a fresh slot at ``folder`` (temporary folder, then rename)."""
     n = len(events)
-    row_bytes = (int(np.prod((*spec.input_shape, spec.n_bins))) + 7) // 8
+    row_bytes = spec.row_bytes
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -152,8 +150,8 @@ def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
         _JOB.update(events=events, spec=spec)
         pool = (multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None)
         try:
-            results = (pool.imap_unordered(_bin_chunk_star, tasks) if pool is not None
-                       else map(_bin_chunk_star, tasks))
+            results = (pool.imap_unordered(_bin_chunk, tasks) if pool is not None
+                       else map(_bin_chunk, tasks))
             for start, rows, y in results:
                 packed[start:start + len(rows)] = rows
                 labels[start:start + len(rows)] = y
