@@ -17,8 +17,10 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip
 $PIP install -q \
   "torch==2.13.0" "numpy==1.26.4" "scipy<2" scikit-learn "asteval<0.10" "networkx<=2.8.7" \
-  h5py matplotlib "pillow<11" tonic pytest tqdm nbclient nbformat ipykernel
+  h5py matplotlib "pillow<11" tonic pytest tqdm nbclient nbformat ipykernel "optuna==5.0.0"
 $PIP install -q --no-deps --ignore-requires-python "lava-nc==0.10.0" "lava-dl==0.6.0"
+# NIR interchange, and the frameworks the tests check it against (torch stays pinned)
+$PIP install -q "torch==2.13.0" "numpy==1.26.4" "nir==1.0.8" "snntorch==1.0.0" "norse==1.1.0"
 # the optional Ray extra (studies with --workers N); NO_RAY=1 leaves it out
 if [ "${NO_RAY:-0}" != 1 ]; then $PIP install -q "ray==2.60.0"; fi
 $PIP install -q --no-deps -e .

@@ -21,10 +21,11 @@ from torch.utils.data import Dataset, Subset
 
 from .models import SastNetwork, spike_modes
 from .checkpoint import load_checkpoint, network_from_checkpoint
+from .cli_types import non_negative_float, positive_int
 from .config import TrainConfig, add_runtime_args
 from .datasets import DatasetError, batches, load_dataset
 from .device import module_device, resolve_device
-from .losses import rate_loss
+from .losses import make_loss
 from .sharpness import sam_sharpness
 from .synops import layer_synops
 
@@ -46,6 +47,8 @@ class EvalResult:
     near_threshold_fraction: float
     voltage_hist: list[float] = field(default_factory=list)
     hist_range: tuple[float, float] = HIST_RANGE
+    predictions: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +79,8 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
     synops = torch.zeros(len(model.weighted_blocks()), dtype=torch.float64)
     hist = torch.zeros(HIST_BINS, dtype=torch.float64)
     near, volt_samples = 0, 0
+    predictions: list[int] = []
+    labels: list[int] = []
     device = module_device(model)
     with spike_modes(model, [mode] * len(model.neurons())):
         for n in hidden:
@@ -85,8 +90,11 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
             if max_samples is not None and total >= max_samples:
                 break
             out, inputs = model(x, return_layers=True)
-            correct += int((Rate.predict(out) == y).sum())
+            pred = Rate.predict(out)
+            correct += int((pred == y).sum())
             total += len(y)
+            predictions += pred.tolist()
+            labels += y.tolist()
             for i, (b, inp) in enumerate(zip(model.weighted_blocks(), inputs)):
                 synops[i] += layer_synops(b, inp).sum().double().cpu()
             for n in hidden:
@@ -101,7 +109,8 @@ def evaluate(model: SastNetwork, dataset: Dataset, mode: str = "hard",
     return EvalResult(mode=mode, samples=total, accuracy=correct / total,
                       synops_per_sample=float(sum(per_layer)), synops_per_layer=per_layer,
                       near_threshold_fraction=near / max(volt_samples, 1),
-                      voltage_hist=(hist / max(hist.sum(), 1)).tolist())
+                      voltage_hist=(hist / max(hist.sum(), 1)).tolist(),
+                      predictions=predictions, labels=labels)
 
 
 @torch.no_grad()
@@ -148,17 +157,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="checkpoint.pt written by lava_sast.train")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the run's)")
-    p.add_argument("--samples", type=int, default=None, help="first N test samples only")
-    p.add_argument("--sharpness-rho", type=float, default=None, metavar="RHO",
+    p.add_argument("--samples", type=positive_int, default=None, help="first N test samples only")
+    p.add_argument("--sharpness-rho", type=non_negative_float, default=None, metavar="RHO",
                    help="also report SAM sharpness at radius RHO (adaptive climb, the run's "
                         "loss) on --sharpness-samples training samples spread over the set")
-    p.add_argument("--sharpness-samples", type=int, default=256)
+    p.add_argument("--sharpness-samples", type=positive_int, default=256)
     add_runtime_args(p)
     a = p.parse_args(argv)
-    if a.sharpness_rho is not None and a.sharpness_rho < 0:
-        p.error(f"--sharpness-rho must be >= 0, got {a.sharpness_rho}")
-    if a.sharpness_samples < 1:
-        p.error(f"--sharpness-samples must be >= 1, got {a.sharpness_samples}")
     try:
         device = resolve_device(a.device)
         state = load_checkpoint(a.checkpoint)
@@ -186,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "subthreshold_output_share": subthreshold_output_share(model, test)}
     if a.sharpness_rho is not None:
         result["sam_sharpness"] = sam_sharpness(
-            model, train_part, rate_loss(TrainConfig.from_dict(cfg)), a.sharpness_rho).as_dict()
+            model, train_part, make_loss(TrainConfig.from_dict(cfg)), a.sharpness_rho).as_dict()
     print(json.dumps(result, indent=2))
     return 0
 

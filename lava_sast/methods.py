@@ -18,7 +18,8 @@ power-of-two quantiser (straight-through), so the INT8/INT4 deployment is traine
 """
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Any, Optional
 
 import torch
 
@@ -73,12 +74,67 @@ class Method:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     def beta_at(self, cfg: TrainConfig, epoch: int) -> float:
-        """Surrogate slope used in ``epoch`` (1-based)."""
+        """Surrogate slope used in ``epoch`` (1-based): with ``beta_warmup = k``, raised
+        geometrically from ``beta_start`` in epoch 1 to ``beta`` in epoch ``k + 1``."""
+        if cfg.beta_warmup and epoch <= cfg.beta_warmup and self.spike_mode == "surrogate":
+            frac = (epoch - 1) / cfg.beta_warmup
+            return float(cfg.beta_start * (cfg.beta / cfg.beta_start) ** frac)
         return cfg.beta
+
+    def warmup_epochs(self, cfg: TrainConfig) -> int:
+        """Epochs of slope warm-up: not candidates for the reported net (their slope is not
+        the one asked for) and not counted by ``--patience``."""
+        if self.spike_mode != "surrogate" or not cfg.beta_warmup:
+            return 0
+        return min(cfg.beta_warmup, cfg.epochs - 1)
+
+    def lr_factor(self, cfg: TrainConfig, epoch: int) -> float:
+        """Multiplier of ``cfg.lr`` in ``epoch`` (1-based): the cosine schedule, and for a
+        surrogate forward with ``lr_per_slope`` one over the epoch's slope (Adam moves
+        every weight by about lr a step, so the change of ``beta (v - theta)`` it causes
+        grows with beta; dividing by beta makes it the same at every slope)."""
+        factor = 1.0
+        if cfg.lr_schedule == "cosine":
+            factor *= 0.5 * (1 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
+        if cfg.lr_per_slope and self.spike_mode == "surrogate":
+            factor /= self.beta_at(cfg, epoch)
+        return factor
 
     def start_epoch(self, model: SastNetwork, cfg: TrainConfig, epoch: int) -> None:
         model.set_beta(self.beta_at(cfg, epoch))
         model.set_spike_mode(self.spike_mode)
+
+    def search_space(self, trial: Any) -> dict[str, Any]:
+        """Settings of one tuning trial, drawn from an Optuna ``trial``
+        (:mod:`lava_sast.tune`): the options shared by every method, then the method's."""
+        settings: dict[str, Any] = {
+            "threshold": trial.suggest_float("threshold", 0.75, 2.0),
+            "qat_bits": {"none": 0, "8": 8, "4": 4}[
+                trial.suggest_categorical("qat_bits", ["none", "8", "4"])],
+            "loss": trial.suggest_categorical("loss", ["rate", "ce"]),
+        }
+        if settings["loss"] == "rate":
+            settings["true_rate"] = trial.suggest_float("true_rate", 0.1, 0.5)
+            settings["false_rate"] = trial.suggest_float("false_rate", 0.01, 0.08)
+        else:
+            settings["logit_scale"] = trial.suggest_float("logit_scale", 5.0, 40.0, log=True)
+        if self.uses_sam:
+            settings["rho"] = trial.suggest_float("rho", 0.01, 1.0, log=True)
+            settings["adaptive"] = trial.suggest_categorical("sam", ["adaptive", "standard"]
+                                                             ) == "adaptive"
+            settings["sam_ascent"] = trial.suggest_categorical("sam_ascent",
+                                                               ["same", "independent"])
+        return {**settings, **self.own_search_space(trial)}
+
+    def own_search_space(self, trial: Any) -> dict[str, Any]:
+        """The surrogate forward's own options: slope, warm-up, initial rate, lr."""
+        return {
+            "beta": trial.suggest_float("beta", 1.0, 10.0, log=True),
+            "beta_warmup": trial.suggest_int("beta_warmup", 0, 6),
+            "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
+            "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+            "lr_per_slope": trial.suggest_categorical("lr_per_slope", [True, False]),
+        }
 
 
 class Surrogate(Method):
@@ -95,13 +151,21 @@ class Slayer(Method):
     spike_mode = "hard"
     weight_hook = "slayer8"
 
+    def own_search_space(self, trial: Any) -> dict[str, Any]:
+        """SLAYER's own options: initial weight scale, lr, surrogate-gradient width."""
+        return {
+            "weight_scale": trial.suggest_float("weight_scale", 0.5, 4.0, log=True),
+            "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+            "tau_grad": trial.suggest_float("tau_grad", 0.01, 0.3, log=True),
+        }
+
 
 class SlayerSam(Slayer):
     name = "slayer-sam"
     uses_sam = True
 
 
-class Anneal(Method):
+class Anneal(Method):  # not tuned: its slope schedule is beta_warmup's special case
     """Geometric schedule from ``beta`` (first epoch) to ``beta_end`` (last epoch)."""
 
     name = "anneal"

@@ -155,7 +155,9 @@ class SastNetwork(torch.nn.Module):
     def forward(self, x: torch.Tensor, return_layers: bool = False):
         """Output spikes ``[N, classes, T]``; with ``return_layers`` also the
         input of every weighted block (for SynOps)."""
-        if x.dim() != 5 or tuple(x.shape[1:4]) != self.input_shape:
+        flat_ok = (not self.conv_input and x.dim() == 5
+                   and int(np.prod(x.shape[1:4])) == int(np.prod(self.input_shape)))
+        if not flat_ok and (x.dim() != 5 or tuple(x.shape[1:4]) != self.input_shape):
             raise ValueError(f"expected input [N, {', '.join(map(str, self.input_shape))}, T], "
                              f"got {tuple(x.shape)}")
         if not self.conv_input:

@@ -12,8 +12,12 @@ trains every run with ``--cpus-per-run`` threads too.
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Hashable, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterator, Optional, Sequence
 
 RAY_HINT = "pip install 'lava-sast[ray]' (or pip install ray) into this environment"
 
@@ -44,11 +48,15 @@ def run_on_ray(task: Callable[..., dict[str, Any]],
         else:
             kwargs["num_cpus"] = workers * cpus_per_run
             kwargs["num_gpus"] = gpus_per_run * workers if gpus_per_run else 0
-        try:
-            ray.init(**kwargs)
-        except Exception as exc:  # an unreachable address, a broken local start
-            raise ParallelError(f"Ray could not start"
-                                f"{' at ' + address if address else ''}: {exc}") from None
+        with captured_stderr() as log:
+            try:
+                ray.init(**kwargs)
+                failure = None
+            except Exception as exc:  # an unreachable address, a broken local start
+                failure = exc
+        if failure is not None:
+            raise ParallelError(attach_error(address, failure, "".join(log))) from None
+        sys.stderr.write("".join(log))
     remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(task)
     pending: dict[Any, tuple[Hashable, str]] = {}
     queue = list(tasks)
@@ -80,6 +88,50 @@ def run_on_ray(task: Callable[..., dict[str, Any]],
         raise ParallelError(f"{len(failed)} run(s) failed (finished runs are kept; run the "
                             f"same command again to continue): " + "; ".join(failed))
     return reports
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Collect what is written to file descriptor 2 in the block (Ray's C++ layer logs
+    there, one line a second while it retries); the yielded list holds it afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    text: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield text
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            text.append(log.read())
+
+
+def attach_error(address: Optional[str], exc: BaseException, log: str) -> str:
+    """One line saying why ``ray.init`` failed and what to do: authentication, address or
+    version mismatch, judged from the exception and Ray's own log lines."""
+    where = f" at {address}" if address else ""
+    text = f"{exc}\n{log}"
+    if re.search(r"Unauthenticated|InvalidAuthToken|auth(entication)? token", text, re.I):
+        mode = os.environ.get("RAY_AUTH_MODE")
+        fix = ("the token does not match the cluster's: copy the head's ~/.ray/auth_token "
+               "or set RAY_AUTH_TOKEN" if mode == "token" else
+               "set RAY_AUTH_MODE=token in this shell (the token is read from "
+               "~/.ray/auth_token or RAY_AUTH_TOKEN; copy the head's)")
+        return (f"Ray could not attach{where}: authentication failed (the cluster uses "
+                f"token authentication); {fix}")
+    if re.search(r"version mismatch|Version mismatch|incompatible", text):
+        import ray
+        return (f"Ray could not attach{where}: version mismatch between the cluster and "
+                f"this environment (ray {ray.__version__}, Python "
+                f"{sys.version.split()[0]}); install the same versions on both sides")
+    if address:
+        return (f"Ray could not attach{where}: nothing answered ({exc}); check the "
+                f"address and port (`ray status` on the head prints it) and that the head "
+                f"is running")
+    return f"Ray could not start: {exc}"
 
 
 def require_ray(workers: int) -> Any:

@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,11 +32,13 @@ import numpy as np
 import torch
 
 from .atomic import write_json_atomic, write_text_atomic
+from .crossval import compare, pool_folds, to_markdown as cv_markdown, variant_label
 from .config import (TrainConfig, add_training_args, check_config, config_differences,
-                     config_from_args, resolved)
+                     config_from_args, given_options, read_config_file, resolved)
 from .defaults import METHOD_ALIASES, METHOD_DEFAULTS, METHOD_NAMES, SAM_METHODS
 from .device import resolve_device
 from .interrupt import run_guarded
+from .lock import LOCK, folder_lock
 from .parallel import require_ray, run_on_ray
 from .train import USER_ERRORS
 from .trainer import REPORT, load_splits, train
@@ -43,6 +46,7 @@ from .trainer import REPORT, load_splits, train
 
 METRICS = ["surrogate_accuracy", "hard_accuracy", "transfer_gap", "int8_accuracy",
            "int4_accuracy", "int8_lava_accuracy", "int4_lava_accuracy",
+           "official_hard_accuracy", "official_int8_accuracy", "official_int4_accuracy",
            "val_hard_accuracy", "val_int8_accuracy", "best_epoch",
            "hard_synops_per_sample", "int8_synops_per_sample", "near_threshold_fraction",
            "seconds_per_epoch"]
@@ -67,19 +71,23 @@ class Variant:
     @property
     def name(self) -> str:
         """Row label, e.g. ``slayer-sam rho=0.05 qat4``."""
-        parts = [self.method] + ([f"rho={self.rho:g}"] if self.method in SAM_METHODS else [])
-        return " ".join(parts + ([f"qat{self.qat_bits}"] if self.qat_bits else []))
+        return variant_label(self.method, self.rho, self.qat_bits)
 
-    def run_name(self, seed: int) -> str:
-        """Run folder, e.g. ``slayer-sam_rho0.05_qat4_seed3``."""
+    def run_name(self, seed: int, fold: Optional[int] = None) -> str:
+        """Run folder, e.g. ``slayer-sam_rho0.05_qat4_seed3`` (``_fold2`` in a
+        cross-validated study)."""
         parts = [self.method] + ([f"rho{self.rho:g}"] if self.method in SAM_METHODS else [])
         return "_".join(parts + ([f"qat{self.qat_bits}"] if self.qat_bits else [])
-                        + [f"seed{seed}"])
+                        + [f"seed{seed}"] + ([f"fold{fold}"] if fold is not None else []))
 
-    def config(self, base: TrainConfig, seed: int, out: Path) -> TrainConfig:
-        qat = self.qat_bits if self.qat_bits is not None else base.qat_bits
-        return replace(base, method=self.method, rho=self.rho, qat_bits=qat, seed=seed,
-                       out=str(out))
+    def config(self, base: TrainConfig, seed: int, out: Path, fold: Optional[int] = None,
+               settings: Optional[dict[str, Any]] = None) -> TrainConfig:
+        """The run's config: ``base``, then the method's ``settings`` (from ``--config``),
+        then this variant's radius and (when pinned) QAT width."""
+        cfg = replace(base, method=self.method, seed=seed, out=str(out), fold=fold or 0,
+                      **(settings or {}))
+        qat = self.qat_bits if self.qat_bits is not None else cfg.qat_bits
+        return replace(cfg, rho=self.rho, qat_bits=qat)
 
 
 _SPEC = re.compile(r"^(?P<name>[a-z-]+)(@(?P<rho>[^+]+))?(\+qat(?P<qat>\d+))?$")
@@ -110,19 +118,21 @@ def parse_method(spec: str) -> tuple[str, Optional[float], Optional[int]]:
 
 
 def run_plan(methods: Sequence[str], rhos: Optional[Sequence[float]],
-             seeds: Sequence[int]) -> list[tuple[Variant, int]]:
+             seeds: Sequence[int],
+             default_rho: Optional[dict[str, float]] = None) -> list[tuple[Variant, int]]:
     """``(variant, seed)`` of every run, in order.  A method written ``name@rho`` runs at
     that rho only, ``+qat4``/``+qat8`` trains it through the export grid; other SAM
     methods run at every ``rhos`` (``None``: at the method's default radius; rho 0 of
-    ``sast``/``slayer-sam`` is ``surrogate``/``slayer`` and is skipped); methods without
-    SAM at rho 0."""
+    ``sast``/``slayer-sam`` is ``surrogate``/``slayer`` and is skipped; ``default_rho``
+    overrides the methods' defaults, as a ``--config`` file does); methods without SAM
+    at rho 0."""
     plan: list[tuple[Variant, int]] = []
     for spec in dict.fromkeys(methods):
         m, pinned, qat = parse_method(spec)
         if pinned is not None:
             m_rhos = [pinned]
         elif m in SAM_METHODS and rhos is None:
-            m_rhos = [METHOD_DEFAULTS[m]["rho"]]
+            m_rhos = [(default_rho or {}).get(m, METHOD_DEFAULTS[m]["rho"])]
         elif m in SAM_METHODS:
             m_rhos = [r for r in dict.fromkeys(rhos) if r > 0 or m == "anneal"]
         else:
@@ -172,7 +182,7 @@ def run_one(cfg: TrainConfig, out: Path, lava_samples: Optional[int]) -> dict[st
     if report is not None and report["epochs"] > cfg.epochs:
         raise StudyError(f"run folder {out} has {report['epochs']} epochs, more than the "
                          f"requested {cfg.epochs}; use another --out")
-    if report is None or report["epochs"] < cfg.epochs:
+    if report is None or (report["epochs"] < cfg.epochs and not report.get("stopped_early")):
         report = train(cfg, resume=True)
     if lava_samples and report.get("int8_lava_samples") != lava_samples:
         report.update(_lava_accuracy(out, resolved(cfg), lava_samples))
@@ -227,6 +237,9 @@ def summarize(reports: dict[tuple[Variant, int], dict]) -> dict[str, Any]:
 _COLUMNS = [("surrogate", "surrogate_accuracy", 100), ("hard", "hard_accuracy", 100),
             ("INT8", "int8_accuracy", 100), ("INT4", "int4_accuracy", 100),
             ("INT8 Lava", "int8_lava_accuracy", 100), ("INT4 Lava", "int4_lava_accuracy", 100),
+            ("official hard", "official_hard_accuracy", 100),
+            ("official INT8", "official_int8_accuracy", 100),
+            ("official INT4", "official_int4_accuracy", 100),
             ("gap (pts)", "transfer_gap", 1), ("INT8 SynOps/sample", "int8_synops_per_sample", 1),
             ("near-threshold %", "near_threshold_fraction", 100),
             ("val hard", "val_hard_accuracy", 100), ("best epoch", "best_epoch", 1)]
@@ -324,13 +337,15 @@ def plot(summary: dict[str, Any], reports: dict[tuple[Variant, int], dict],
     return ["accuracy_by_method.png", "synops_vs_int8.png", "membrane_hist.png"]
 
 
-def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
-             out: Path) -> tuple[TrainConfig, dict[tuple[Variant, int], dict]]:
-    """Check every run's settings, then train or reuse each run of ``plan``."""
+def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]], out: Path,
+             settings: dict[str, dict[str, Any]]
+             ) -> tuple[TrainConfig, dict[tuple[Variant, int, Optional[int]], dict]]:
+    """Check every run's settings, then train or reuse each run of ``plan`` (each fold of
+    it in a cross-validated study); reports by ``(variant, seed, fold)``."""
     first, seed0 = plan[0]  # the lists in ``a`` are replaced per run by each variant
     base = config_from_args(a, method=first.method, rho=first.rho, seed=seed0)
     for variant, seed in plan:
-        check_config(variant.config(base, seed, out))
+        check_config(variant.config(base, seed, out, settings=settings.get(variant.method)))
     if a.lava is not None and a.lava < 1:
         raise ValueError(f"--lava must be >= 1, got {a.lava}")
     if out.exists() and not out.is_dir():
@@ -341,29 +356,48 @@ def _run_all(a: argparse.Namespace, plan: list[tuple[Variant, int]],
     parallel = a.workers > 1 or a.ray_address is not None
     if parallel:
         require_ray(a.workers)  # before anything is written
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    runs = {(variant, seed): out / variant.run_name(seed) for variant, seed in plan}
+    try:
+        with folder_lock(out):
+            return base, _execute(a, base, plan, out, settings, parallel)
+    except BaseException:
+        if created and not any(p.name != LOCK for p in out.iterdir()):  # nothing ran
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _execute(a: argparse.Namespace, base: TrainConfig, plan: list[tuple[Variant, int]],
+             out: Path, settings: dict[str, dict[str, Any]], parallel: bool
+             ) -> dict[tuple[Variant, int, Optional[int]], dict]:
+    """Train or reuse every run (each fold of it), sequentially or on Ray."""
+    folds = list(range(base.folds)) if base.folds else [None]
+    runs = {(variant, seed, fold): out / variant.run_name(seed, fold)
+            for variant, seed in plan for fold in folds}
     if parallel:
         load_splits(base)  # bin once here, so parallel runs only read the disk cache
         gpus = a.gpus_per_run
         if gpus is None:  # share the visible GPUs between the workers when runs use CUDA
             gpus = (1.0 / a.workers if resolve_device(base.device).type == "cuda" else 0.0)
-        tasks = [(key, (key[0].config(base, key[1], run).as_dict(), str(run), a.lava,
-                        a.cpus_per_run), run.name) for key, run in runs.items()]
-        print(f"{len(plan)} runs on Ray, {a.workers} at a time "
+        tasks = [(key, (key[0].config(base, key[1], run, key[2],
+                                      settings.get(key[0].method)).as_dict(),
+                        str(run), a.lava, a.cpus_per_run), run.name)
+                 for key, run in runs.items()]
+        print(f"{len(runs)} runs on Ray, {a.workers} at a time "
               f"({a.cpus_per_run} CPU, {gpus:g} GPU each)", flush=True)
         done = run_on_ray(run_task, tasks, a.workers, a.ray_address, a.cpus_per_run, gpus)
-        return base, {key: done[key] for key in runs}
+        return {key: done[key] for key in runs}
     reports = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(a.cpus_per_run)  # as each Ray task does: the same numbers
     try:
-        for i, ((variant, seed), run) in enumerate(runs.items(), 1):
-            print(f"[{i}/{len(plan)}] {run.name}", flush=True)
-            reports[(variant, seed)] = run_one(variant.config(base, seed, run), run, a.lava)
+        for i, ((variant, seed, fold), run) in enumerate(runs.items(), 1):
+            print(f"[{i}/{len(runs)}] {run.name}", flush=True)
+            cfg = variant.config(base, seed, run, fold, settings.get(variant.method))
+            reports[(variant, seed, fold)] = run_one(cfg, run, a.lava)
     finally:
         torch.set_num_threads(threads)
-    return base, reports
+    return reports
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m lava_sast.study",
@@ -389,24 +423,46 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python -m lava_sast.
     p.add_argument("--gpus-per-run", type=float, default=None,
                    help="GPUs each parallel run declares to Ray (default: 1/--workers when "
                         "--device resolves to CUDA, else 0)")
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
     out = Path(a.out)
     try:
-        plan = run_plan(a.method, a.rho, a.seed)
+        given = given_options(p, argv)
+        file_methods = read_config_file(a.config) if a.config else {}
+        settings = {m: {k: v for k, v in s.items() if k not in given and k != "rho"}
+                    for m, s in file_methods.items()}
+        default_rho = {m: resolved(TrainConfig(dataset=a.dataset, method=m)).rho
+                       for m in SAM_METHODS}  # the method's own (tuned) radius
+        default_rho.update({m: s["rho"] for m, s in file_methods.items() if "rho" in s})
+        plan = run_plan(a.method, a.rho, a.seed, default_rho)
     except ValueError as exc:
         p.error(str(exc))
-    code, studied = run_guarded(lambda: _run_all(a, plan, out), USER_ERRORS,
+    code, studied = run_guarded(lambda: _run_all(a, plan, out, settings), USER_ERRORS,
                                 f"finished runs in {out} are kept; run the same command "
                                 f"again to continue")
     if code:
         return code
-    base, reports = studied
+    base, by_fold = studied
+    reports = {}  # by (variant, seed): one report, or the folds pooled
+    for (variant, seed, _fold), rep in by_fold.items():
+        reports.setdefault((variant, seed), []).append(rep)
+    reports = {k: (pool_folds(reps) if base.folds else reps[0]) for k, reps in reports.items()}
     summary = summarize(reports)
     settings = {**resolved(base).as_dict(), "methods": a.method, "rhos": a.rho,
                 "seeds": a.seed, "lava": a.lava}
-    write_json_atomic(out / "summary.json", {"settings": settings, "summary": summary})
+    result: dict[str, Any] = {"settings": settings, "summary": summary}
     md = to_markdown(summary)
-    command = " ".join(shlex.quote(v) for v in (sys.argv[1:] if argv is None else argv))
+    if base.folds:
+        by_variant: dict[str, list[dict]] = {}
+        for (variant, _seed), rep in reports.items():
+            by_variant.setdefault(variant.name, []).append(rep)
+        result["crossval"] = compare(by_variant)
+        md = (f"Cross-validated: {base.folds} folds of the training split (fold seed "
+              f"{base.fold_seed}); accuracies over all held-out samples.\n\n"
+              + cv_markdown(result["crossval"]) + "\nPer seed (folds pooled) and the "
+              "official test split (`official_*`, mean over the folds' nets):\n\n" + md)
+    write_json_atomic(out / "summary.json", result)
+    command = " ".join(shlex.quote(v) for v in argv)
     write_text_atomic(out / "summary.md", f"Command: `{prog} {command}`\n\n{md}")
     plots = plot(summary, reports, out)
     print(md)

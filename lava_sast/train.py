@@ -15,7 +15,8 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from .config import TrainConfig, add_training_args, config_from_args
+from .config import (TrainConfig, add_training_args, config_from_args, given_options,
+                     read_config_file, with_config_file)
 from .datasets import DatasetError
 from .interrupt import run_guarded
 from .trainer import CHECKPOINT, REPORT, TrainingError, train
@@ -28,13 +29,6 @@ SUMMARY_KEYS = ["best_epoch", "val_hard_accuracy", "val_int8_accuracy", "surroga
                 "hard_synops_per_sample", "near_threshold_fraction"]
 
 
-def _given(p: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """Config fields the command line sets explicitly (``--sam`` sets ``adaptive``)."""
-    words = {w.split("=", 1)[0] for w in argv if w.startswith("--")}
-    given = {a.dest for a in p._actions if words & set(a.option_strings)}
-    return {"adaptive" if d == "sam" else d for d in given}
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool, set[str]]:
     """``(config, resume, fields set on the command line)``."""
     p = argparse.ArgumentParser(prog="python -m lava_sast.train", description=__doc__,
@@ -42,7 +36,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool,
     add_training_args(p)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
-    return config_from_args(args), args.resume, _given(p, argv)
+    given = given_options(p, argv)
+    cfg = config_from_args(args)
+    if args.config:
+        try:
+            cfg = with_config_file(cfg, read_config_file(args.config), given)
+        except ValueError as exc:
+            p.error(str(exc))
+    return cfg, args.resume, given
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

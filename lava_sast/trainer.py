@@ -12,23 +12,25 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .atomic import write_json_atomic
+from .calibrate import calibrate_rates
 from .checkpoint import load_checkpoint, save_atomic
 from .config import RESUMABLE, TrainConfig, check_config, config_differences, resolved
-from .datasets import BinnedDataset, load_dataset, train_val_indices
+from .datasets import BinnedDataset, fold_indices, load_dataset, train_val_indices
 from .device import module_device, resolve_device
 from .evaluate import accuracy, evaluate
-from .losses import rate_loss
+from .losses import make_loss
 from .methods import Method, get_method
+from .lock import FolderInUse, folder_lock
 from .models import SastNetwork, default_arch
+from .progress import progress
 from .sam import SAM
 
 CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
@@ -48,6 +50,8 @@ def seed_everything(seed: int) -> torch.Generator:
 def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
     """The network of ``cfg`` (resolved) for inputs ``(C, H, W)``."""
     cfg = resolved(cfg)
+    if cfg.init_from:
+        return model_from_nir(cfg, input_shape, num_classes)
     arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden, cfg.conv_channels)
     neuron = {"threshold": cfg.threshold, "tau_grad": cfg.tau_grad, "scale_grad": cfg.scale_grad}
     return SastNetwork(arch, input_shape, neuron=neuron, beta=cfg.beta,
@@ -55,17 +59,51 @@ def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) 
                        weight_hook=get_method(cfg.method).hook(cfg))
 
 
+def model_from_nir(cfg: TrainConfig, input_shape: Sequence[int],
+                   num_classes: int) -> SastNetwork:
+    """The net of the NIR graph ``cfg.init_from``, checked against the dataset, with the
+    method's weight hook and slope."""
+    from .nir_graph import model_from_file
+    model = model_from_file(cfg.init_from)
+    if int(np.prod(model.input_shape)) != int(np.prod(input_shape)):
+        raise ValueError(f"--init-from {cfg.init_from}: the graph takes "
+                         f"{int(np.prod(model.input_shape))} inputs per step, the dataset "
+                         f"gives {int(np.prod(input_shape))}")
+    outputs = model.neurons()[-1].num_neurons
+    if outputs != num_classes:
+        raise ValueError(f"--init-from {cfg.init_from}: the graph has {outputs} outputs, the "
+                         f"dataset {num_classes} classes")
+    model.set_weight_hook(get_method(cfg.method).hook(cfg))
+    model.set_beta(cfg.beta)
+    return model
+
+
 def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset], BinnedDataset]:
     """``(train, val, test)``: ``val`` is a stratified ``val_fraction`` of the (optionally
-    subsampled) training split, fixed by the seed; ``test`` is the same for every seed."""
+    subsampled) training split, fixed by the seed; ``test`` is the same for every seed.
+    With ``cfg.folds``, ``test`` is fold ``cfg.fold`` of the training split (see
+    :func:`official_test`) and ``train``/``val`` are carved from the other folds."""
     where = {"cache_dir": cfg.cache_dir, "download": cfg.download}
     full = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
-                        max_samples=cfg.train_samples, subset_seed=cfg.seed, **where)
-    train_idx, val_idx = train_val_indices(full.labels, cfg.val_fraction, cfg.seed)
-    test = load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
-                        max_samples=cfg.test_samples, **where)
+                        max_samples=cfg.train_samples,
+                        subset_seed=cfg.fold_seed if cfg.folds else cfg.seed, **where)
+    if cfg.folds:
+        rest, held_out = fold_indices(full.labels, cfg.folds, cfg.fold, cfg.fold_seed)
+        train_idx, val_idx = (rest[i] for i in train_val_indices(
+            full.labels[torch.from_numpy(rest)], cfg.val_fraction, cfg.seed))
+        test = full.select(held_out)
+    else:
+        train_idx, val_idx = train_val_indices(full.labels, cfg.val_fraction, cfg.seed)
+        test = official_test(cfg)
     val = full.select(val_idx) if len(val_idx) else None
     return full.select(train_idx), val, test
+
+
+def official_test(cfg: TrainConfig) -> BinnedDataset:
+    """The dataset's own test split (``--test-samples`` of it), the same for every run."""
+    return load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
+                        max_samples=cfg.test_samples, cache_dir=cfg.cache_dir,
+                        download=cfg.download)
 
 
 def check_out(out: Path, resume: bool) -> None:
@@ -79,14 +117,16 @@ def check_out(out: Path, resume: bool) -> None:
 
 def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.Optimizer,
                 loss_fx: torch.nn.Module, epoch: int,
-                ascent: Optional[DataLoader] = None) -> dict[str, float]:
+                ascent: Optional[DataLoader] = None, clip_grad: float = 0.0,
+                quiet: bool = False) -> dict[str, float]:
     """One epoch; with ``ascent`` SAM's climb takes its gradient from that loader's
-    batches.  Raises :class:`TrainingError` on a non-finite loss."""
+    batches; ``clip_grad > 0`` clips every gradient's global norm to it.  Raises
+    :class:`TrainingError` on a non-finite loss."""
     model.train()
     device = module_device(model)
     total_loss, correct, seen = 0.0, 0, 0
     ascent_batches = iter(ascent) if ascent is not None else None
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
+    bar = progress(loader, quiet, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
     for batch, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         first: dict[str, torch.Tensor] = {}
@@ -99,6 +139,8 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
                 raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch}, "
                                     f"batch {batch}")
             loss.backward()
+            if clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             if keep:
                 first.setdefault("out", out.detach())
             return loss
@@ -126,10 +168,15 @@ def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
     hard = evaluate(model, test, "hard")
     report: dict[str, Any] = {
         "method": cfg.method, "rho": cfg.effective_rho, "dataset": cfg.dataset,
-        "epochs": len(history), "seed": cfg.seed, "beta": cfg.beta,
+        "epochs": len(history), "max_epochs": cfg.epochs,
+        "stopped_early": stopped_early(history, best, cfg.patience,
+                                       get_method(cfg.method).warmup_epochs(cfg)),
+        "seed": cfg.seed,
+        "beta": cfg.beta,
         "threshold": cfg.threshold, "lr": cfg.lr, "qat_bits": cfg.qat_bits,
         "best_epoch": best["epoch"], "val_hard_accuracy": best.get("val_hard_accuracy"),
         "val_samples": len(val) if val is not None else 0,
+        "init_factors": best.get("init_factors"),
         "surrogate_accuracy": sur.accuracy, "hard_accuracy": hard.accuracy,
         "transfer_gap": 100.0 * (sur.accuracy - hard.accuracy),
         "hard_synops_per_sample": hard.synops_per_sample,
@@ -139,21 +186,47 @@ def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
         "hard_voltage_hist": hard.voltage_hist, "hist_range": list(hard.hist_range),
         "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
         "test_samples": sur.samples, "history": history, "config": cfg.as_dict(),
+        "test_split": f"fold {cfg.fold} of {cfg.folds}" if cfg.folds else "test",
+        "test_labels": hard.labels, "surrogate_predictions": sur.predictions,
+        "hard_predictions": hard.predictions,
         "networks": {"slayer_export": NETWORK},
     }
+    official = official_test(cfg) if cfg.folds else None
+    if official is not None:
+        report["official_hard_accuracy"] = accuracy(model, official, "hard")
+        report["official_surrogate_accuracy"] = accuracy(model, official, "surrogate")
     if cfg.hardware_eval:
         from netx_export.hardware_eval import hardware_metrics
-        report.update(hardware_metrics(model, test, out, val=val))
+        report.update(hardware_metrics(model, test, out, val=val, official=official))
         report["networks"].update({"int8": report["int8_network"],
                                    "int4": report["int4_network"]})
     return report
+
+
+def stopped_early(history: list[dict], best: dict[str, Any], patience: int,
+                  warmup: int = 0) -> bool:
+    """Whether validation has not improved for ``patience`` epochs after the first
+    ``warmup`` (never when ``patience`` is 0)."""
+    return patience > 0 and len(history) - max(best["epoch"], warmup) >= patience
+
+
+def calibrate_init(model: SastNetwork, cfg: TrainConfig, method: Method,
+                   train_set: BinnedDataset) -> Optional[list[float]]:
+    """With ``cfg.init_rate > 0``, scale each layer's initial weights so its mean rate on
+    the first 128 training samples, in the method's training forward pass, is that
+    rate (:func:`calibrate_rates`); returns the factors."""
+    if not cfg.init_rate:
+        return None
+    method.start_epoch(model, cfg, 1)
+    x, _ = next(iter(train_set.loader(128)))
+    return calibrate_rates(model, x.to(module_device(model)), cfg.init_rate)
 
 
 def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, history,
                 epoch_seconds, best, generators: dict[str, torch.Generator]) -> dict[str, Any]:
     return {"config": cfg.as_dict(), "model_config": model.config,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scheduler": scheduler.state_dict(),
             "history": history, "epoch_seconds": epoch_seconds, "best": best,
             "torch_rng": torch.get_rng_state(),
             "generators": {k: g.get_state() for k, g in generators.items()}}
@@ -170,14 +243,37 @@ def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
 
 
 def train(cfg: TrainConfig, resume: bool = False,
-          given: Optional[set[str]] = None) -> dict[str, Any]:
+          given: Optional[set[str]] = None,
+          on_epoch: Optional[Callable[[int, dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, networks and report into ``cfg.out``;
-    return the report.  With ``resume``, continue ``cfg.out/checkpoint.pt``: its own
+    return the report.  ``on_epoch(epoch, stats)`` is called after every epoch (a tuner
+    prunes by raising from it).  With ``resume``, continue ``cfg.out/checkpoint.pt``: its own
     settings win and only ``epochs`` may grow; a setting named in ``given`` (the
     command line's) that differs from the run's is refused."""
     check_config(cfg)  # before anything is written
     out = Path(cfg.out)
     check_out(out, resume)
+    try:
+        out.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    try:
+        with folder_lock(out):
+            check_out(out, resume)  # again: a run may have finished in it meanwhile
+            return _train_locked(cfg, out, resume, given, on_epoch)
+    except FolderInUse:  # another command's folder: leave it alone
+        raise
+    except BaseException:
+        if created and not (out / CHECKPOINT).exists():  # nothing worth keeping
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set[str]],
+                  on_epoch: Optional[Callable[[int, dict[str, Any]], None]]
+                  ) -> dict[str, Any]:
+    """:func:`train`'s work, inside the folder's lock."""
     ckpt_path = out / CHECKPOINT
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if state is not None:
@@ -192,61 +288,63 @@ def train(cfg: TrainConfig, resume: bool = False,
     train_set, val_set, test_set = load_splits(cfg)
     device = resolve_device(cfg.device)
     model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes).to(device)
+    init_factors = calibrate_init(model, cfg, method, train_set) if state is None else None
     optimizer = method.optimizer(model, cfg)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
-                 if cfg.lr_schedule == "cosine" else None)
-    loss_fx = rate_loss(cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: method.lr_factor(cfg, i + 1))  # i: epochs stepped so far
+    loss_fx = make_loss(cfg)
     history: list[dict] = []
     epoch_seconds: list[float] = []
-    best: dict[str, Any] = {"epoch": 0}
+    best: dict[str, Any] = {"epoch": 0, "init_factors": init_factors}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
+        if state.get("scheduler"):  # the factor follows cfg.epochs (an extended run's too)
             scheduler.load_state_dict(state["scheduler"])
-            scheduler.T_max = cfg.epochs  # a run extended by --epochs anneals to its new end
         history, epoch_seconds, best = state["history"], state["epoch_seconds"], state["best"]
         torch.set_rng_state(state["torch_rng"])
         generator.set_state(state["generators"]["loader"])
         ascent_gen.set_state(state["generators"]["ascent"])
         print(f"resuming {ckpt_path} after epoch {len(history)}")
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     if len(history) < cfg.epochs:  # outputs of a shorter run would no longer match
         for name in (REPORT, NETWORK, "network_int8.net", "network_int4.net"):
             (out / name).unlink(missing_ok=True)
-    try:
-        loader = train_set.loader(cfg.batch_size, shuffle=True, generator=generator)
-        ascent = (train_set.loader(cfg.batch_size, shuffle=True, generator=ascent_gen)
-                  if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
-        for epoch in range(len(history) + 1, cfg.epochs + 1):
-            start = time.perf_counter()
-            method.start_epoch(model, cfg, epoch)
-            stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent)
-            if scheduler is not None:
-                scheduler.step()
-            epoch_seconds.append(time.perf_counter() - start)
-            if val_set is not None:
-                stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
-            if val_set is None or stats["val_hard_accuracy"] >= best.get("val_hard_accuracy", -1):
-                best = {"epoch": epoch, "val_hard_accuracy": stats.get("val_hard_accuracy"),
-                        "beta": method.beta_at(cfg, epoch),
-                        "model": copy.deepcopy(model.state_dict())}
-            history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
-            save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
-                                    best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
-            val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
-                        if val_set is not None else "")
+    loader = train_set.loader(cfg.batch_size, shuffle=True, generator=generator)
+    ascent = (train_set.loader(cfg.batch_size, shuffle=True, generator=ascent_gen)
+              if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        if stopped_early(history, best, cfg.patience, method.warmup_epochs(cfg)):
+            break
+        start = time.perf_counter()
+        method.start_epoch(model, cfg, epoch)
+        stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent,
+                            cfg.clip_grad, cfg.quiet)
+        scheduler.step()
+        epoch_seconds.append(time.perf_counter() - start)
+        if val_set is not None:
+            stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
+        candidate = epoch > method.warmup_epochs(cfg)
+        if candidate and (val_set is None or stats["val_hard_accuracy"]
+                          >= best.get("val_hard_accuracy", -1)):
+            best = {**best, "epoch": epoch,
+                    "val_hard_accuracy": stats.get("val_hard_accuracy"),
+                    "beta": method.beta_at(cfg, epoch),
+                    "model": copy.deepcopy(model.state_dict())}
+        history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
+        save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
+                                best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
+        val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
+                    if val_set is not None else "")
+        if not cfg.quiet:
             print(f"epoch {epoch}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
-                  f"train acc {stats['train_accuracy']:.3f}{val_text} ({epoch_seconds[-1]:.1f} s)")
-        if "model" in best:  # the reported net: the best epoch on validation (hard spikes)
-            model.load_state_dict(best["model"])
-        method.start_epoch(model, cfg, best["epoch"])
-        model.export_hdf5(out / NETWORK)
-        report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
-        write_json_atomic(out / REPORT, report)
-        return report
-    except BaseException:
-        if created and not ckpt_path.exists():  # nothing worth keeping: leave no folder
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+                  f"train acc {stats['train_accuracy']:.3f}{val_text} "
+                  f"({epoch_seconds[-1]:.1f} s)", flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch, stats)
+    if "model" in best:  # the reported net: the best epoch on validation (hard spikes)
+        model.load_state_dict(best["model"])
+    method.start_epoch(model, cfg, best["epoch"])
+    model.export_hdf5(out / NETWORK)
+    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
+    write_json_atomic(out / REPORT, report)
+    return report

@@ -17,15 +17,17 @@ from .netx_model import NetworkFileError, load_int_network
 
 def _emulated_accuracy(net, data: BinnedDataset, device: torch.device) -> tuple[float, Any]:
     emu, labels = emulate_dataset(net, data, device=device)
-    return float((emu.predictions == labels).float().mean()), emu
+    return float((emu.predictions.cpu() == labels).float().mean()), emu
 
 
 def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
                      bits: tuple[int, ...] = (8, 4),
-                     val: Optional[BinnedDataset] = None) -> dict[str, Any]:
+                     val: Optional[BinnedDataset] = None,
+                     official: Optional[BinnedDataset] = None) -> dict[str, Any]:
     """Export ``model`` at each weight width into ``out/network_int{b}.net`` and
-    report emulator accuracy and SynOps on ``test`` (and accuracy on ``val``), emulated on
-    the model's device.  A net that
+    report emulator accuracy, per-sample predictions and SynOps on ``test`` (and accuracy
+    on ``val``, and on ``official`` as ``official_int{b}_accuracy``: the dataset's own
+    test split when ``test`` is a cross-validation fold), emulated on the model's device.  A net that
     cannot be deployed (a layer quantised to zero) gets ``int{b}_accuracy = None`` and
     ``int{b}_error`` saying which layer."""
     result: dict[str, Any] = {}
@@ -43,8 +45,11 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
             continue
         acc, emu = _emulated_accuracy(net, test, device)
         result[f"int{b}_accuracy"] = acc
+        result[f"int{b}_predictions"] = emu.predictions.tolist()
         result[f"int{b}_synops_per_sample"] = float(emu.synops.sum(1).mean())
         result[f"int{b}_synops_per_layer"] = emu.synops.mean(0).tolist()
         if val is not None and len(val):
             result[f"val_int{b}_accuracy"] = _emulated_accuracy(net, val, device)[0]
+        if official is not None:
+            result[f"official_int{b}_accuracy"] = _emulated_accuracy(net, official, device)[0]
     return result

@@ -28,6 +28,8 @@ from typing import Optional
 import numpy as np
 from tqdm.auto import tqdm
 
+from lava_sast.progress import on_terminal
+
 SUPPORTED_TAGS = ("fixed_pt",)
 
 
@@ -134,7 +136,7 @@ def run_lava(path: str | Path, spikes: np.ndarray, record_layers: bool = False,
                                                 conv_input))
         start = time.perf_counter()
         proc.start()
-        bar = tqdm(total=n, desc="Lava fixed_pt", unit="sample", disable=not show_progress,
+        bar = tqdm(total=n, desc="Lava fixed_pt", unit="sample", disable=not (show_progress and on_terminal()),
                    leave=False)
         error = None
         try:

@@ -20,6 +20,7 @@ from .data_input import load_checked, load_inputs
 from .emulate import emulate_dataset, fan_out, layer_input_shapes
 from .lava_runner import LavaRunError, run_lava
 from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.cli_types import positive_float, positive_int
 from lava_sast.config import add_runtime_args
 from lava_sast.device import resolve_device
 from lava_sast.interrupt import run_guarded
@@ -88,16 +89,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--samples", type=int, default=None, help="class-stratified subset of N samples (default all)")
+    p.add_argument("--samples", type=positive_int, default=None,
+                   help="class-stratified subset of N samples (default all)")
     p.add_argument("--engine", choices=["lava", "emulator"], default="lava")
     p.add_argument("--select-tag", default="fixed_pt",
                    help="Lava process-model tag; only fixed_pt is meaningful for NetX")
-    p.add_argument("--timeout", type=float, default=900.0, help="Lava time limit, seconds")
+    p.add_argument("--timeout", type=positive_float, default=900.0, help="Lava time limit, seconds")
     p.add_argument("--out", default=None, help="result JSON path")
     add_runtime_args(p)
     a = p.parse_args(argv)
-    if a.samples is not None and a.samples < 1:
-        p.error(f"--samples must be >= 1, got {a.samples}")
 
     def work() -> dict[str, Any]:
         if a.out:

@@ -21,6 +21,7 @@ from .emulate import emulate
 from .lava_runner import run_lava
 from .run import DEPLOY_ERRORS
 from lava_sast.atomic import check_writable, write_json_atomic
+from lava_sast.cli_types import positive_float, positive_int
 from lava_sast.config import add_runtime_args
 from lava_sast.device import resolve_device
 from lava_sast.interrupt import run_guarded
@@ -57,13 +58,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--samples", type=int, default=20)
-    p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--samples", type=positive_int, default=20)
+    p.add_argument("--timeout", type=positive_float, default=900.0, help="Lava time limit, seconds")
     p.add_argument("--out", default=None)
     add_runtime_args(p)
     a = p.parse_args(argv)
-    if a.samples < 1:
-        p.error(f"--samples must be >= 1, got {a.samples}")
 
     def work() -> dict[str, Any]:
         if a.out:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .binning import BinnedDataset, BinningSpec, bin_dataset
 from .errors import DatasetError
-from .splits import stratified_indices, train_val_indices
+from .splits import fold_indices, stratified_indices, train_val_indices
 
 DEFAULT_DATASET = "digits"
 
@@ -145,4 +145,5 @@ def register_dataset(name: str, info: DatasetInfo) -> None:
 
 __all__ = ["batches", "BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo",
            "DATASETS", "DEFAULT_DATASET", "load_dataset", "network_family",
-           "register_dataset", "bin_dataset", "stratified_indices", "train_val_indices"]
+           "register_dataset", "bin_dataset", "fold_indices", "stratified_indices",
+           "train_val_indices"]

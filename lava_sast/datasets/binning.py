@@ -9,7 +9,7 @@ import tonic
 import torch
 from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler,
                               SequentialSampler)
-from tqdm.auto import tqdm
+from ..progress import progress
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def bin_dataset(events_dataset: Dataset, spec: BinningSpec, num_classes: int,
     if len(events_dataset) == 0:
         raise ValueError(f"{name}: no samples to bin")
     chunks, labels = [], []
-    for start in tqdm(range(0, len(events_dataset), 64), desc=desc, leave=False):
+    for start in progress(range(0, len(events_dataset), 64), desc=desc, leave=False):
         p, y = bin_samples(events_dataset, range(start, min(start + 64, len(events_dataset))),
                            spec)
         chunks.append(p)

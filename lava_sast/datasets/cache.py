@@ -33,7 +33,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..lock import file_lock
+from ..progress import progress
 
 from .binning import BinnedDataset, BinningSpec, bin_samples
 from .errors import DatasetError
@@ -145,8 +146,8 @@ def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
         labels = np.zeros(n, dtype=np.int64)
         tasks = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
         workers = max(1, min(workers, len(tasks)))
-        bar = tqdm(total=n, desc=f"binning {desc} ({workers} workers)", leave=False,
-                   mininterval=1.0)
+        bar = progress(total=n, desc=f"binning {desc} ({workers} workers)", leave=False,
+                       mininterval=1.0)
         _JOB.update(events=events, spec=spec)
         pool = (multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None)
         try:
@@ -200,11 +201,19 @@ def cached_binning(events: Dataset, spec: BinningSpec, num_classes: int, name: s
     if folder.exists():
         try:
             return _open_slot(folder, *args)
-        except CacheInvalid as why:
-            print(f"cache {folder}: {why}; rebuilding", file=sys.stderr)
+        except CacheInvalid:
+            pass
     try:
-        _build(folder, events, spec, fingerprint, workers or os.cpu_count() or 1,
-               f"{name} {split}")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # one builder per slot: a process that waited here finds the slot built
+        with file_lock(folder.parent / f".{folder.name}.lock"):
+            try:
+                return _open_slot(folder, *args)
+            except CacheInvalid as why:
+                if folder.exists():
+                    print(f"cache {folder}: {why}; rebuilding", file=sys.stderr)
+            _build(folder, events, spec, fingerprint, workers or os.cpu_count() or 1,
+                   f"{name} {split}")
     except OSError as exc:
         raise DatasetError(f"cache folder {root} cannot be written: "
                            f"{exc.strerror or exc}") from exc

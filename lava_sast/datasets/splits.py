@@ -53,3 +53,18 @@ def train_val_indices(labels: torch.Tensor, val_fraction: float,
         return everything, everything[:0]
     val = stratified_indices(labels, n_val, seed + 7919)  # independent of the subset draw
     return np.setdiff1d(everything, val), val
+
+
+def fold_indices(labels: torch.Tensor, folds: int, fold: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(rest, held_out)`` indices of fold ``fold`` of a stratified ``folds``-fold split
+    (scikit-learn's ``StratifiedKFold``, shuffled with ``seed``): every sample is held out
+    in exactly one fold, and the folds depend only on the labels and ``seed``."""
+    from sklearn.model_selection import StratifiedKFold
+    if folds < 2 or not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds - 1} of folds >= 2, got fold {fold} "
+                         f"of {folds}")
+    labels = np.asarray(labels)
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rest, held_out = list(splits.split(np.zeros(len(labels)), labels))[fold]
+    return rest, held_out

@@ -1,0 +1,393 @@
+"""Networks to and from NIR (the Neuromorphic Intermediate Representation, ``nir``).
+
+**Convention.**  NIR's ``CubaLIF`` is continuous; NIR stores no time step.  A lava-sast
+layer steps (``a = 1 - current_decay``, ``b = 1 - voltage_decay``, decays on Loihi's
+12-bit grid)::
+
+    u[t] = a u[t-1] + W s[t];   v[t] = b v[t-1] + u[t];   spike when v >= theta, then v = 0
+
+which is NIR's ``CubaLIF`` under forward Euler with step ``dt`` when ``tau_syn = dt /
+current_decay``, ``tau_mem = dt / voltage_decay``, ``w_in = tau_syn / dt``, ``r = tau_mem /
+dt``, ``v_leak = 0``, ``v_reset = 0``.  We write ``dt = 1e-4``, snnTorch's: its importer then
+builds ``Synaptic(alpha=a, beta=b, reset_mechanism="zero")`` with our threshold and weights
+unscaled, the same update in the same order (current, then membrane, then reset to zero).
+Weights are in SLAYER's float units (a NetX hdf5 integer is ``64 x`` the weight).  The
+graph's metadata records ``dt``, the reset, the threshold comparison and the weight scale.
+
+**Import** takes ``Input``, ``Affine``/``Linear``, ``Conv2d``, ``Flatten``, ``CubaLIF``/``LIF``
+and ``Output`` nodes in a chain, each weight node followed by a neuron node.  ``w_in``,
+``r`` and per-neuron thresholds are folded into the weights (exact: the dynamics are
+linear up to the threshold and reset to zero); layers then share one threshold, chosen so
+that the largest weight fits Loihi's 8-bit range.  ``dt``: the ``--dt`` given, else the
+graph's metadata, else snnTorch's 1e-4 (Norse writes graphs for 1e-3).  Anything else is
+a :class:`NIRError` naming the node.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from . import block
+from .models import DEFAULT_NEURON, SastNetwork
+
+#: Time step written into exported graphs (snnTorch's).
+DT = 1e-4
+#: The discretisation convention, written into every exported graph's metadata.
+CONVENTION = {"dt": DT, "reset": "zero (v_reset = 0, synaptic current kept)",
+              "threshold": "spike when v >= v_threshold (Lava fixed_pt: integers)",
+              "weight_scale": "NetX hdf5 weight = 64 x NIR weight", "source": "lava-sast"}
+#: Largest weight a layer may hold (Loihi's 8-bit mantissa range over SLAYER's scale 64).
+MAX_WEIGHT = 254 / 64
+
+
+class NIRError(ValueError):
+    """A NIR graph this package cannot run; the message names the node."""
+
+
+def _nir() -> Any:
+    try:
+        import nir
+    except ImportError:
+        raise NIRError("NIR interchange needs the nir package: pip install nir") from None
+    return nir
+
+
+def _hooked_weight(block: torch.nn.Module) -> np.ndarray:
+    """The weight the block's synapse computes with (through its hook), SLAYER float units."""
+    syn = block.synapse
+    w = syn.pre_hook_fx(syn.weight) if syn.pre_hook_fx is not None else syn.weight
+    return w.detach().cpu().numpy().astype(np.float32)
+
+
+def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
+              voltage_decay: float, dt: float = DT) -> Any:
+    """NIR ``CubaLIF`` of a layer of ``shape`` with the given (fractional) decays."""
+    nir = _nir()
+    full = lambda v: np.full(shape, v, dtype=np.float64)  # noqa: E731
+    tau_syn, tau_mem = dt / current_decay, dt / voltage_decay
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt),
+                       v_leak=full(0.0), v_threshold=full(threshold), v_reset=full(0.0),
+                       w_in=full(tau_syn / dt))
+
+
+def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
+                      conv_input: bool, dt: float = DT) -> Any:
+    """A NIR chain from plain layer records (``kind`` 'dense'/'conv'/'flatten'; weighted
+    ones with ``weight`` in SLAYER float units, ``threshold``, ``current_decay`` and
+    ``voltage_decay`` as fractions, ``shape``; conv ones with ``stride``, ``padding``,
+    ``dilation``, ``groups``)."""
+    nir = _nir()
+    shape = tuple(input_shape) if conv_input else (int(np.prod(input_shape)),)
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    order = ["input"]
+    for i, layer in enumerate(layers):
+        if layer["kind"] == "flatten":
+            nodes[f"flatten{i}"] = nir.Flatten(input_type={"input": np.array(shape)},
+                                               start_dim=0, end_dim=-1)
+            order.append(f"flatten{i}")
+            shape = (int(np.prod(shape)),)
+            continue
+        w = np.asarray(layer["weight"], dtype=np.float32)
+        if layer["kind"] == "dense":
+            w = w.reshape(w.shape[0], -1)
+            nodes[f"linear{i}"] = nir.Linear(weight=w)
+            order.append(f"linear{i}")
+            shape = (w.shape[0],)
+        else:
+            w = w.reshape(w.shape[:4])
+            conv = nir.Conv2d(input_shape=np.array(shape[1:]), weight=w,
+                              stride=np.array(layer["stride"]),
+                              padding=np.array(layer["padding"]),
+                              dilation=np.array(layer["dilation"]), groups=layer["groups"],
+                              bias=np.zeros(w.shape[0], dtype=np.float32))
+            nodes[f"conv{i}"] = conv
+            order.append(f"conv{i}")
+            shape = tuple(int(v) for v in conv.output_type["output"])
+        nodes[f"lif{i}"] = cuba_node(shape, layer["threshold"], layer["current_decay"],
+                                     layer["voltage_decay"], dt)
+        order.append(f"lif{i}")
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
+    order.append("output")
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])),
+                        metadata={**CONVENTION, "dt": dt})
+
+
+def graph_from_model(model: SastNetwork, dt: float = DT) -> Any:
+    """The NIR graph of ``model`` as its hard-spike forward pass computes it (weights
+    through each synapse's hook, decays on the 12-bit grid)."""
+    layers = []
+    for b in model.blocks:
+        if not hasattr(b, "synapse"):
+            layers.append({"kind": "flatten"})
+            continue
+        keep_u, keep_v = b.neuron.decay_factors()
+        layer = {"kind": "conv" if isinstance(b, block.Conv) else "dense",
+                 "weight": _hooked_weight(b), "threshold": float(b.neuron.threshold),
+                 "current_decay": float(1 - keep_u.detach().reshape(-1)[0]),
+                 "voltage_decay": float(1 - keep_v.detach().reshape(-1)[0])}
+        if layer["kind"] == "conv":
+            s = b.synapse
+            layer.update(stride=list(s.stride[:2]), padding=list(s.padding[:2]),
+                         dilation=list(s.dilation[:2]), groups=int(s.groups))
+        layers.append(layer)
+    return graph_from_layers(layers, model.input_shape, model.conv_input, dt)
+
+
+# ---------------------------------------------------------------------------------- import
+
+def _param(name: str, node: Any, key: str) -> np.ndarray:
+    value = getattr(node, key, None)
+    if value is None:
+        raise NIRError(f"node {name!r} ({type(node).__name__}) has no {key}")
+    value = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        raise NIRError(f"node {name!r} ({type(node).__name__}) has a non-finite (NaN or "
+                       f"inf) {key}")
+    return value
+
+
+def _uniform(name: str, node: Any, key: str, values: np.ndarray) -> float:
+    if not np.allclose(values, values.reshape(-1)[0], rtol=1e-6, atol=0):
+        raise NIRError(f"node {name!r}: {key} differs between neurons; lava-sast layers "
+                       f"share one value")
+    return float(values.reshape(-1)[0])
+
+
+def _chain(graph: Any) -> list[str]:
+    """Node names from the Input to the Output, refusing anything but one chain."""
+    nir = _nir()
+    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
+    if len(inputs) != 1:
+        raise NIRError(f"the graph needs exactly one Input node, it has {len(inputs)}")
+    nxt: dict[str, str] = {}
+    for a, b in graph.edges:
+        if a in nxt:
+            raise NIRError(f"node {a!r} feeds several nodes; only chains are supported")
+        nxt[a] = b
+    order = [inputs[0]]
+    while order[-1] in nxt:
+        if nxt[order[-1]] in order:
+            raise NIRError(f"node {nxt[order[-1]]!r} closes a loop (recurrent nets are not "
+                           f"supported)")
+        order.append(nxt[order[-1]])
+    if not isinstance(graph.nodes[order[-1]], nir.Output):
+        raise NIRError(f"the chain from the Input ends at {order[-1]!r}, not at an Output")
+    stray = set(graph.nodes) - set(order)
+    if stray:
+        raise NIRError(f"node {sorted(stray)[0]!r} is not on the Input-to-Output chain")
+    return order
+
+
+def _neuron_of(name: str, node: Any, dt: float) -> dict[str, Any]:
+    """Decays, per-neuron input gain and threshold of a CubaLIF / LIF node."""
+    nir = _nir()
+    thr = _param(name, node, "v_threshold")
+    for key in ("v_leak", "v_reset"):
+        if getattr(node, key, None) is not None and np.any(_param(name, node, key) != 0):
+            raise NIRError(f"node {name!r}: {key} must be 0 (Loihi's CUBA neuron resets to "
+                           f"0 and has no leak potential)")
+    if isinstance(node, nir.CubaLIF):
+        tau_syn = _param(name, node, "tau_syn")
+        tau_mem = _param(name, node, "tau_mem")
+        gain = _param(name, node, "w_in") * dt / tau_syn * _param(name, node, "r") * dt / tau_mem
+        current = dt / _uniform(name, node, "tau_syn", tau_syn)
+    else:  # LIF: no synaptic current state (the current decays fully every step)
+        tau_mem = _param(name, node, "tau")
+        gain = _param(name, node, "r") * dt / tau_mem
+        current = 1.0
+    voltage = dt / _uniform(name, node, "tau_mem", tau_mem)
+    for key, value in (("current decay dt/tau_syn", current), ("voltage decay dt/tau_mem",
+                                                              voltage)):
+        if not 0 < value <= 1:
+            raise NIRError(f"node {name!r}: {key} = {value:g} is outside (0, 1] at dt "
+                           f"{dt:g}; pass the graph's time step with --dt")
+    if np.any(thr <= 0):
+        raise NIRError(f"node {name!r}: v_threshold must be positive")
+    return {"current_decay": current, "voltage_decay": voltage, "gain": gain, "threshold": thr,
+            "shape": tuple(int(v) for v in thr.shape)}
+
+
+def _weight_of(name: str, node: Any) -> dict[str, Any]:
+    nir = _nir()
+    w = _param(name, node, "weight")
+    bias = getattr(node, "bias", None)
+    if bias is not None and np.any(np.asarray(bias) != 0):
+        raise NIRError(f"node {name!r} ({type(node).__name__}) has a non-zero bias, which "
+                       f"lava-sast's CUBA layers do not have (nirtorch leaves Affine biases "
+                       f"at their random initial values: export with Linear, or set them "
+                       f"to 0)")
+    if isinstance(node, nir.Conv2d):
+        return {"kind": "conv", "weight": w,
+                "stride": [int(v) for v in np.broadcast_to(node.stride, 2)],
+                "padding": [int(v) for v in np.broadcast_to(node.padding, 2)],
+                "dilation": [int(v) for v in np.broadcast_to(node.dilation, 2)],
+                "groups": int(node.groups)}
+    if w.ndim != 2:
+        raise NIRError(f"node {name!r}: a {w.ndim}-d dense weight (expected [out, in])")
+    return {"kind": "dense", "weight": w}
+
+
+def layers_from_graph(graph: Any, dt: Optional[float] = None
+                      ) -> tuple[list[dict[str, Any]], tuple[int, ...], bool, float]:
+    """``(layers, input shape (C, H, W), conv input, dt)`` of a NIR chain, with gains and
+    per-neuron thresholds folded into the weights and one threshold for every layer."""
+    nir = _nir()
+    meta = getattr(graph, "metadata", None) or {}
+    dt = float(dt if dt is not None else meta.get("dt", DT))
+    if not (math.isfinite(dt) and dt > 0):
+        raise NIRError(f"dt must be a positive time step, got {dt}")
+    order = _chain(graph)
+    shape = tuple(int(v) for v in graph.nodes[order[0]].output_type["output"])
+    conv_input = len(shape) == 3
+    if len(shape) not in (1, 3):
+        raise NIRError(f"Input node {order[0]!r}: shape {shape} is neither flat (N,) nor "
+                       f"(C, H, W)")
+    input_shape = shape if conv_input else (shape[0], 1, 1)
+    layers: list[dict[str, Any]] = []
+    pending: Optional[tuple[str, dict[str, Any]]] = None
+    for name in order[1:-1]:
+        node = graph.nodes[name]
+        if isinstance(node, nir.Flatten):
+            if pending:
+                raise NIRError(f"node {name!r}: Flatten between {pending[0]!r} and its neuron")
+            layers.append({"kind": "flatten"})
+            shape = (int(np.prod(shape)),)
+        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
+            if pending:
+                raise NIRError(f"node {name!r} follows {pending[0]!r} without a neuron "
+                               f"between them")
+            layer = _weight_of(name, node)
+            want = shape[0] if layer["kind"] == "dense" else shape[0] * layer["groups"]
+            have = layer["weight"].shape[1] * (layer["groups"] if layer["kind"] == "conv"
+                                               else 1)
+            if (layer["kind"] == "dense" and len(shape) != 1) or want != have:
+                raise NIRError(f"node {name!r}: weight {tuple(layer['weight'].shape)} does "
+                               f"not fit its input of shape {shape}")
+            pending = (name, layer)
+        elif isinstance(node, (nir.CubaLIF, nir.LIF)):
+            if pending is None:
+                raise NIRError(f"node {name!r}: a neuron without a weight node before it")
+            wname, layer = pending
+            neuron = _neuron_of(name, node, dt)
+            if layer["kind"] == "dense":
+                out_shape = (layer["weight"].shape[0],)
+            else:
+                conv = nir.Conv2d(input_shape=np.array(shape[1:]), weight=layer["weight"],
+                                  stride=np.array(layer["stride"]),
+                                  padding=np.array(layer["padding"]),
+                                  dilation=np.array(layer["dilation"]), groups=layer["groups"],
+                                  bias=np.zeros(layer["weight"].shape[0]))
+                out_shape = tuple(int(v) for v in conv.output_type["output"])
+            if int(np.prod(neuron["shape"])) != int(np.prod(out_shape)):
+                raise NIRError(f"node {name!r}: {int(np.prod(neuron['shape']))} neurons, but "
+                               f"{wname!r} gives {int(np.prod(out_shape))} outputs")
+            gain = neuron["gain"].reshape(out_shape if layer["kind"] == "conv" else (-1,))
+            thr = neuron["threshold"].reshape(gain.shape)
+            if layer["kind"] == "conv":  # one value per output channel
+                if not (np.allclose(gain, gain[:, :1, :1]) and np.allclose(thr, thr[:, :1, :1])):
+                    raise NIRError(f"node {name!r}: thresholds or gains differ within a "
+                                   f"channel of a convolution")
+                gain, thr = gain[:, 0, 0], thr[:, 0, 0]
+            layer.update(gain=gain, own_threshold=thr, current_decay=neuron["current_decay"],
+                         voltage_decay=neuron["voltage_decay"], shape=out_shape)
+            layers.append(layer)
+            pending, shape = None, out_shape
+        else:
+            raise NIRError(f"node {name!r}: {type(node).__name__} is not supported (supported: "
+                           f"Input, Affine, Linear, Conv2d, Flatten, CubaLIF, LIF, Output)")
+    if pending is not None:
+        raise NIRError(f"node {pending[0]!r} is not followed by a neuron")
+    weighted = [l for l in layers if l["kind"] != "flatten"]
+    if not weighted:
+        raise NIRError("the graph has no weight and neuron nodes")
+    for key in ("current_decay", "voltage_decay"):
+        if len({round(l[key], 12) for l in weighted}) > 1:
+            raise NIRError(f"layers differ in {key}; lava-sast nets share one pair of decays")
+    _common_threshold(weighted, keep=meta.get("source") == CONVENTION["source"])
+    return layers, input_shape, conv_input, dt
+
+
+def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
+    """Give every layer one threshold: fold each neuron's input gain and threshold into its
+    incoming weights (row ``i`` times ``gain_i * T / threshold_i``), with ``T`` on SLAYER's
+    1/64 grid and as large as the weights allow (the largest fills the 8-bit range, so the
+    integer grid resolves the weights as finely as it can).  With ``keep`` (a lava-sast
+    export), a graph whose layers share a threshold, with unit gains and weights in range,
+    keeps its weights and threshold exactly."""
+    thresholds = np.concatenate([l["own_threshold"].reshape(-1) for l in weighted])
+    gains = np.concatenate([l["gain"].reshape(-1) for l in weighted])
+    biggest = max(float(np.abs(l["weight"]).max()) for l in weighted)
+    t0 = float(thresholds[0])
+    if keep and np.all(thresholds == t0) and np.allclose(gains, 1.0, rtol=1e-6) \
+            and biggest <= MAX_WEIGHT:
+        for l in weighted:
+            l["threshold"] = t0
+        return
+    folded = [l["weight"] * (l["gain"] / l["own_threshold"]).reshape(
+        -1, *[1] * (l["weight"].ndim - 1)) for l in weighted]
+    top = max(float(np.abs(w).max()) for w in folded)
+    t = min(math.floor(64 * MAX_WEIGHT / max(top, 1e-30)), 2 ** 17) / 64
+    if t < 1 / 64:
+        raise NIRError(f"weights up to {top:g} times the threshold do not fit Loihi's "
+                       f"8-bit weights")
+    for l, w in zip(weighted, folded):
+        l["weight"], l["threshold"] = w * t, t
+
+
+def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
+    """A :class:`SastNetwork` (hard spikes, full-precision weights) computing ``graph``."""
+    layers, input_shape, conv_input, _ = layers_from_graph(graph, dt)
+    weighted = [l for l in layers if l["kind"] != "flatten"]
+    arch = []
+    for l in layers:
+        if l["kind"] == "flatten":
+            arch.append({"type": "flatten"})
+        elif l["kind"] == "dense":
+            arch.append({"type": "dense", "out": int(l["weight"].shape[0])})
+        else:
+            if l["dilation"] != [1, 1] or l["groups"] != 1 or l["stride"][0] != l["stride"][1] \
+                    or l["padding"][0] != l["padding"][1] \
+                    or l["weight"].shape[2] != l["weight"].shape[3]:
+                raise NIRError("a Conv2d with dilation, groups or unequal stride, padding or "
+                               "kernel sides is not supported")
+            arch.append({"type": "conv", "out": int(l["weight"].shape[0]),
+                         "kernel": int(l["weight"].shape[2]), "stride": l["stride"][0],
+                         "padding": l["padding"][0]})
+    first = weighted[0]
+    neuron = {**DEFAULT_NEURON, "threshold": first["threshold"],
+              "current_decay": first["current_decay"], "voltage_decay": first["voltage_decay"]}
+    model = SastNetwork(arch, input_shape, neuron=neuron)
+    model.set_spike_mode("hard")
+    with torch.no_grad():
+        for b, l in zip(model.weighted_blocks(), weighted):
+            w = torch.as_tensor(l["weight"], dtype=torch.float32)
+            b.synapse.weight.copy_(w.reshape(b.synapse.weight.shape))
+    return model
+
+
+def read_graph(path: str | Path) -> Any:
+    """``nir.read`` with one-line errors naming the file.  nir's own type inference is
+    left off (it rejects some valid graphs, e.g. snnTorch's issue #410); the import checks
+    every node's shapes itself and names the node that does not fit."""
+    nir = _nir()
+    if not Path(path).is_file():
+        raise NIRError(f"NIR file {path} does not exist")
+    try:
+        return nir.read(str(path), type_check=False)  # the import checks shapes per node
+    except Exception as exc:  # a foreign or broken file
+        raise NIRError(f"{path}: not a NIR graph nir can read ({type(exc).__name__}: "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                       ) from None
+
+
+def model_from_file(path: str | Path, dt: Optional[float] = None) -> SastNetwork:
+    """:func:`model_from_graph` of the NIR file at ``path``."""
+    graph = read_graph(path)
+    try:
+        return model_from_graph(graph, dt)
+    except NIRError as exc:
+        raise NIRError(f"{path}: {exc}") from None

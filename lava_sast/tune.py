@@ -1,0 +1,312 @@
+"""Tuning on Optuna: every method gets the same number of trials and the same epoch cap,
+and is judged on validation accuracy in deployment mode.
+
+``python -m lava_sast.tune --dataset nmnist --data-dir DIR --methods surrogate sast slayer
+slayer-sam --trials 16 --epochs 15 --out runs/tune``
+
+- One Optuna study per method in one SQLite file, ``OUT/tune.db``: the TPE sampler and a
+  median pruner on each epoch's validation accuracy (hard spikes).
+- ``--trials N`` is each method's total budget: the same command run again (after a
+  crash, Ctrl-C or SIGKILL) runs only the trials still missing.  A trial that was
+  running in a killed process is failed by its missed heartbeat and retried with the same
+  settings.  Several processes, or ``--workers N`` Ray tasks, can share the file.
+- Search spaces are declared next to the methods (:meth:`lava_sast.methods.Method.search_space`).
+- ``--objective int8|int4|hard``: validation accuracy of the best epoch's net, INT8/INT4
+  through the bit-exact emulator.  ``--synops`` adds SynOps per sample as a second
+  objective (to minimise; no pruning then) and plots the Pareto front.
+- Writes ``OUT/best.json`` (each method's best settings, which ``train --config`` and
+  ``study --config`` read), ``OUT/trials.csv`` and ``OUT/tuning.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .atomic import write_json_atomic, write_text_atomic
+from .config import TrainConfig, add_training_args, check_config, config_from_args
+from .defaults import METHOD_ALIASES
+from .interrupt import run_guarded
+from .methods import get_method
+from .train import USER_ERRORS
+
+DB = "tune.db"
+OBJECTIVES = {"int8": "val_int8_accuracy", "int4": "val_int4_accuracy",
+              "hard": "val_hard_accuracy"}
+HEARTBEAT_S, GRACE_S = 10, 30
+
+
+class TuneError(ValueError):
+    """Bad tuning request (one line for the user)."""
+
+
+def require_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise TuneError("tuning needs Optuna: pip install optuna") from None
+    return optuna
+
+
+def storage(out: Path) -> Any:
+    """The RDB storage on ``OUT/tune.db``, with heartbeats so that a killed trial is
+    failed and retried with the same settings."""
+    optuna = require_optuna()
+    with warnings.catch_warnings():  # heartbeats are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{(out / DB).resolve()}", heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                max_retry=2),
+            engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+def study_name(cfg: TrainConfig, method: str) -> str:
+    return f"{cfg.dataset}-{method}"
+
+
+def open_study(out: Path, cfg: TrainConfig, method: str, synops: bool,
+               worker: int = 0) -> Any:
+    """The method's study in ``OUT/tune.db``; each worker samples with its own seed
+    (``seed * 1000 + worker``), so that workers sharing the study draw different trials."""
+    optuna = require_optuna()
+    directions = ["maximize", "minimize"] if synops else ["maximize"]
+    return optuna.create_study(
+        storage=storage(out), study_name=study_name(cfg, method), load_if_exists=True,
+        directions=directions, sampler=optuna.samplers.TPESampler(seed=cfg.seed * 1000 + worker),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3))
+
+
+def finished(study: Any) -> int:
+    """Trials that count against the budget: complete or pruned."""
+    from optuna.trial import TrialState
+    return len(study.get_trials(deepcopy=False,
+                                states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
+                 synops: bool) -> Any:
+    """The Optuna objective: train one trial's settings into ``OUT/<method>/trial_<n>``."""
+    optuna = require_optuna()
+    from .trainer import TrainingError, train
+
+    def run(trial: Any) -> Any:
+        settings = get_method(method).search_space(trial)
+        cfg = replace(base, method=method, **settings,
+                      out=str(out / method / f"trial_{trial.number:04d}"),
+                      hardware_eval=objective != "hard" or synops)
+        check_config(cfg)
+
+        def prune(epoch: int, stats: dict[str, Any]) -> None:
+            if synops or "val_hard_accuracy" not in stats:
+                return
+            trial.report(stats["val_hard_accuracy"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+        try:
+            report = train(cfg, on_epoch=prune)
+        except TrainingError as exc:  # a diverged trial scores 0 (it still counts)
+            trial.set_user_attr("error", str(exc))
+            return (0.0, 0.0) if synops else 0.0
+        value = report.get(OBJECTIVES[objective])
+        value = 0.0 if value is None else float(value)  # an undeployable net scores 0
+        trial.set_user_attr("report", {k: report.get(k) for k in (
+            "val_hard_accuracy", "val_int8_accuracy", "val_int4_accuracy", "epochs",
+            "best_epoch", "int8_synops_per_sample", "hard_synops_per_sample")})
+        if synops:
+            return value, float(report.get("int8_synops_per_sample")
+                                or report["hard_synops_per_sample"])
+        return value
+
+    return run
+
+
+def tune_method(base: TrainConfig, method: str, out: Path, trials: int, objective: str,
+                synops: bool, worker: int = 0) -> int:
+    """Run trials of ``method`` until its study holds ``trials`` finished ones; returns
+    how many this call ran."""
+    optuna = require_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(out, base, method, synops, worker)
+    ran = 0
+    while finished(study) < trials:
+        study.optimize(objective_fn(base, method, out, objective, synops), n_trials=1)
+        ran += 1
+        if not base.quiet:
+            print(f"{method}: {finished(study)}/{trials} trials", flush=True)
+    return ran
+
+
+def tune_task(cfg: dict[str, Any], methods: list[str], out: str, trials: int,
+              objective: str, synops: bool, threads: int, worker: int = 0) -> dict[str, Any]:
+    """Tuning worker ``worker`` (a Ray task, or the command itself): every method's
+    study in turn, sharing ``OUT/tune.db`` with the other workers."""
+    import torch
+    torch.set_num_threads(threads)
+    base = TrainConfig.from_dict(cfg)
+    return {m: tune_method(base, m, Path(out), trials, objective, synops, worker)
+            for m in methods}
+
+
+def budget(study: Any, trials: int) -> list[Any]:
+    """The first ``trials`` finished (complete or pruned) trials, in the order they ended:
+    parallel workers may finish one or two more, which are not counted, so that every
+    method is judged on exactly the same number of trials."""
+    from optuna.trial import TrialState
+    ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return sorted(ended, key=lambda t: (t.datetime_complete, t.number))[:trials]
+
+
+def best_settings(out: Path, base: TrainConfig, methods: Sequence[str], synops: bool,
+                  trials: int) -> dict[str, Any]:
+    """Each method's best trial within its budget: its settings (as :class:`TrainConfig`
+    fields) and value."""
+    optuna = require_optuna()
+    best: dict[str, Any] = {}
+    for m in methods:
+        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+        done = [t for t in budget(study, trials) if t.state.name == "COMPLETE"]
+        if not done:
+            continue
+        top = max(done, key=lambda t: t.values[0])
+        space = get_method(m).search_space(optuna.trial.FixedTrial(top.params))
+        best[m] = {"settings": space, "value": top.values[0], "trial": top.number,
+                   "params": top.params, "report": top.user_attrs.get("report"),
+                   "trials": len(budget(study, trials))}
+    return best
+
+
+def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objective: str,
+                  synops: bool, command: str, trials: int) -> dict[str, Any]:
+    """``best.json``, ``trials.csv`` and ``tuning.png``."""
+    optuna = require_optuna()
+    best = best_settings(out, base, methods, synops, trials)
+    write_json_atomic(out / "best.json", {
+        "command": command, "objective": OBJECTIVES[objective], "dataset": base.dataset,
+        "epochs": base.epochs, "seed": base.seed, "trials": trials,
+        "methods": {m: b["settings"] for m, b in best.items()},
+        "best": best})
+    rows = []
+    for m in methods:
+        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+        counted = {t.number for t in budget(study, trials)}
+        rows += [{"method": m, "number": t.number, "state": t.state.name,
+                  "counted": t.number in counted,
+                  "value": t.values[0] if t.values else "",
+                  "synops": t.values[1] if t.values and len(t.values) > 1 else "",
+                  "epochs": len(t.intermediate_values) or "",
+                  "params": json.dumps(t.params, sort_keys=True)} for t in study.trials]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["method"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "trials.csv", buf.getvalue())
+    plot(out, base, methods, synops, trials)
+    return best
+
+
+def plot(out: Path, base: TrainConfig, methods: Sequence[str], synops: bool,
+         trials: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    optuna = require_optuna()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in methods:
+        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+        done = [t for t in budget(study, trials) if t.state.name == "COMPLETE"]
+        if synops:
+            ax.scatter([t.values[1] for t in done], [100 * t.values[0] for t in done],
+                       label=m, s=14)
+            ids = {t.number for t in done}
+            front = sorted((t for t in study.best_trials if t.number in ids),
+                           key=lambda t: t.values[1])
+            ax.plot([t.values[1] for t in front], [100 * t.values[0] for t in front])
+        else:
+            vals, run_best = [], 0.0
+            for i, t in enumerate(done, 1):
+                run_best = max(run_best, t.values[0])
+                vals.append((i, 100 * run_best))
+            if vals:
+                ax.step(*zip(*vals), where="post", label=m)
+    ax.set_xlabel("SynOps per sample (INT8)" if synops else "completed trial")
+    ax.set_ylabel("validation accuracy (%)" if synops else "best validation accuracy (%)")
+    ax.set_title("Pareto front" if synops else "tuning progress")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "tuning.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lava_sast.tune", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_args(p, many=True)
+    p.set_defaults(method=["surrogate", "sast", "slayer", "slayer-sam"], seed=[0])
+    p.add_argument("--trials", type=int, required=True,
+                   help="each method's total number of trials (a resumed study runs only "
+                        "the missing ones)")
+    p.add_argument("--objective", choices=list(OBJECTIVES), default="int8",
+                   help="validation accuracy to maximise: int8 / int4 (emulator) or hard")
+    p.add_argument("--synops", action="store_true",
+                   help="also minimise SynOps per sample (two objectives; Pareto plot)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="tuning processes on a local Ray instance, sharing OUT/tune.db")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run the workers on an existing Ray cluster")
+    p.add_argument("--cpus-per-run", type=int, default=1, help="torch threads of each worker")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    if a.trials < 1 or a.workers < 1 or a.cpus_per_run < 1:
+        p.error(f"--trials, --workers and --cpus-per-run must be >= 1, got {a.trials}, "
+                f"{a.workers}, {a.cpus_per_run}")
+    if len(a.seed) != 1:
+        p.error(f"--seed takes one seed for tuning, got {a.seed}")
+    methods = [METHOD_ALIASES.get(m, m) for m in dict.fromkeys(a.method)]
+    base = config_from_args(a, method=methods[0], seed=a.seed[0], rho=None)
+    command = "python -m lava_sast.tune " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    def run() -> dict[str, Any]:
+        for m in methods:
+            check_config(replace(base, method=m))
+        require_optuna()
+        if out.exists() and not out.is_dir():
+            raise TuneError(f"--out {out} is a file, not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        from .trainer import load_splits
+        load_splits(base)  # bin once, so that workers only read the disk cache
+        if a.workers > 1 or a.ray_address:
+            from .parallel import run_on_ray
+            tasks = [(w, (base.as_dict(), methods, str(out), a.trials, a.objective,
+                          a.synops, a.cpus_per_run, w), f"worker {w}")
+                     for w in range(a.workers)]
+            run_on_ray(tune_task, tasks, a.workers, a.ray_address, a.cpus_per_run)
+        else:
+            tune_task(base.as_dict(), methods, str(out), a.trials, a.objective, a.synops,
+                      a.cpus_per_run)
+        return write_outputs(out, base, methods, a.objective, a.synops, command, a.trials)
+
+    code, best = run_guarded(run, USER_ERRORS + (TuneError,),
+                             f"finished trials are in {out / DB}; run the same command "
+                             f"again to continue")
+    if code:
+        return code
+    for m, b in best.items():
+        print(f"{m}: best {OBJECTIVES[a.objective]} {b['value']:.3f} (trial {b['trial']}) "
+              f"{json.dumps(b['settings'])}")
+    print(f"wrote {out}/best.json, trials.csv, tuning.png; train with --config "
+          f"{out}/best.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The Optuna tuning command: equal budgets, resume after SIGKILL without repeating
+finished trials, two processes on one study file, and ``--config`` for train."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from lava_sast.train import parse_args  # noqa: E402
+from lava_sast.tune import main as tune_main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TUNE = [sys.executable, "-m", "lava_sast.tune", "--train-samples", "200", "--epochs", "1",
+        "--quiet"]
+
+
+def _counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as c:
+        return dict(c.execute("select state, count(*) from trials group by state").fetchall())
+
+
+def test_tune_writes_best_settings_that_train_reads(tmp_path):
+    out = tmp_path / "tune"
+    assert tune_main(["--methods", "surrogate", "slayer", "--trials", "2", "--epochs", "1",
+                      "--train-samples", "200", "--objective", "hard", "--no-hardware-eval",
+                      "--out", str(out), "--quiet"]) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert set(best["methods"]) == {"surrogate", "slayer"}
+    assert (out / "tuning.png").stat().st_size > 0
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4  # equal budget: two trials per method
+    settings = best["methods"]["surrogate"]
+    cfg, _, _ = parse_args(["--method", "surrogate", "--config", str(out / "best.json")])
+    assert cfg.beta == settings["beta"] and cfg.lr == settings["lr"]
+    cfg, _, _ = parse_args(["--method", "surrogate", "--config", str(out / "best.json"),
+                            "--beta", "2.5"])
+    assert cfg.beta == 2.5  # the command line wins
+
+
+def test_bad_config_file_is_one_line(tmp_path, capsys):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"methods": {"slayer": {"nonsense": 1}}}))
+    with pytest.raises(SystemExit):
+        parse_args(["--method", "slayer", "--config", str(f)])
+    assert "nonsense" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--method", "sast", "--config", str(f)])
+    assert "no settings for method 'sast'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_survives_sigkill_and_two_processes_share_the_file(tmp_path):
+    out = tmp_path / "tune"
+    db = out / "tune.db"
+    cmd = TUNE + ["--methods", "slayer", "--trials", "4", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill it once one trial is finished and one runs
+        if db.exists() and _counts(db).get("COMPLETE", 0) >= 1 and \
+                _counts(db).get("RUNNING", 0) >= 1:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _counts(db)
+    assert before.get("COMPLETE", 0) >= 1
+    finished = {p.name for p in (out / "slayer").iterdir() if (p / "report.json").exists()}
+    stamps = {n: (out / "slayer" / n / "report.json").stat().st_mtime_ns for n in finished}
+    # the same command twice at once: both work on the one study file and finish it
+    procs = [subprocess.Popen(cmd, cwd=ROOT) for _ in range(2)]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    after = _counts(db)
+    assert after.get("COMPLETE", 0) + after.get("PRUNED", 0) >= 4
+    for n in finished:  # finished trials were not run again
+        assert (out / "slayer" / n / "report.json").stat().st_mtime_ns == stamps[n]
