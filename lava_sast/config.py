@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .datasets import DATASETS, DEFAULT_DATASET, network_family
-from .defaults import (ANNEAL_FACTOR, FAMILY_DEFAULTS, LOSSES, METHOD_ALIASES, METHOD_DEFAULTS,
+from .defaults import (ANNEAL_FACTOR, FAMILY_DEFAULTS, FAMILY_METHOD_DEFAULTS, LOSSES, METHOD_ALIASES, METHOD_DEFAULTS,
                        METHOD_NAMES, SAM_METHODS, SLAYER_GRADIENT, TRAINING_DEFAULTS,
                        TUNED_DEFAULTS)
 from .cli_types import non_negative_float
@@ -96,11 +96,13 @@ class TrainConfig:
 
 def resolved(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with every ``None`` default filled in, the later winning: the dataset's
-    network family, SLAYER's surrogate gradient, the training defaults, the method's, and
-    the method's tuned settings for that family (:data:`defaults.TUNED_DEFAULTS`)."""
+    network family, SLAYER's surrogate gradient, the training defaults, the method's, the
+    method's for that family, and its tuned settings for that family
+    (:data:`defaults.TUNED_DEFAULTS`)."""
     family = network_family(cfg.dataset)
     filled = {**FAMILY_DEFAULTS[family], **SLAYER_GRADIENT, "rho": 0.0,
               **TRAINING_DEFAULTS, **METHOD_DEFAULTS.get(cfg.method, {}),
+              **FAMILY_METHOD_DEFAULTS.get(family, {}).get(cfg.method, {}),
               **TUNED_DEFAULTS.get(family, {}).get(cfg.method, {})}
     cfg = replace(cfg, **{k: v for k, v in filled.items() if getattr(cfg, k) is None})
     if cfg.beta_end is None:

@@ -111,7 +111,10 @@ class Method:
             "threshold": trial.suggest_float("threshold", 0.75, 2.0),
             "qat_bits": {"none": 0, "8": 8, "4": 4}[
                 trial.suggest_categorical("qat_bits", ["none", "8", "4"])],
-            "loss": trial.suggest_categorical("loss", ["rate", "ce"]),
+            # a surrogate forward keeps the loss that trains at every slope (the rate loss
+            # collapses it at steep slopes: benchmarks/surrogate_collapse.py)
+            "loss": (trial.suggest_categorical("loss", ["rate", "ce"])
+                     if self.spike_mode == "hard" else "ce"),
         }
         if settings["loss"] == "rate":
             settings["true_rate"] = trial.suggest_float("true_rate", 0.1, 0.5)
@@ -127,13 +130,14 @@ class Method:
         return {**settings, **self.own_search_space(trial)}
 
     def own_search_space(self, trial: Any) -> dict[str, Any]:
-        """The surrogate forward's own options: slope, warm-up, initial rate, lr."""
+        """The surrogate forward's own options: slope, warm-up, initial rate, lr (per unit
+        slope: Adam's step is lr / beta)."""
         return {
             "beta": trial.suggest_float("beta", 1.0, 10.0, log=True),
             "beta_warmup": trial.suggest_int("beta_warmup", 0, 6),
             "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
-            "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
-            "lr_per_slope": trial.suggest_categorical("lr_per_slope", [True, False]),
+            "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),  # divided by beta:
+            "lr_per_slope": True,  # the same step in beta (v - theta) at every slope
         }
 
 

@@ -99,6 +99,7 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
 
     def run(trial: Any) -> Any:
         settings = get_method(method).search_space(trial)
+        trial.set_user_attr("settings", settings)  # as drawn, whatever the space becomes
         cfg = replace(base, method=method, **settings,
                       out=str(out / method / f"trial_{trial.number:04d}"),
                       hardware_eval=objective != "hard" or synops)
@@ -177,7 +178,8 @@ def best_settings(out: Path, base: TrainConfig, methods: Sequence[str], synops: 
         if not done:
             continue
         top = max(done, key=lambda t: t.values[0])
-        space = get_method(m).search_space(optuna.trial.FixedTrial(top.params))
+        space = (top.user_attrs.get("settings")
+                 or get_method(m).search_space(optuna.trial.FixedTrial(top.params)))
         best[m] = {"settings": space, "value": top.values[0], "trial": top.number,
                    "params": top.params, "report": top.user_attrs.get("report"),
                    "trials": len(budget(study, trials))}

@@ -23,9 +23,11 @@ def test_count_ce_is_cross_entropy_on_scaled_rates():
 
 
 def test_defaults_fixes_for_every_net_tuned_settings_for_dense_nets_and_lava_dls_recipe():
-    conv = resolved(TrainConfig(dataset="shapes", method="surrogate"))
-    assert (conv.loss, conv.init_rate, conv.beta_warmup, conv.lr_per_slope) == ("ce", 0.1, 5, True)
-    assert isinstance(make_loss(conv), SpikeCountCE)
+    anneal = resolved(TrainConfig(dataset="nmnist", method="anneal"))
+    assert (anneal.loss, anneal.init_rate, anneal.lr_per_slope) == ("ce", 0.1, True)
+    assert isinstance(make_loss(anneal), SpikeCountCE)
+    conv = resolved(TrainConfig(dataset="shapes", method="surrogate"))  # not measured there
+    assert (conv.loss, conv.init_rate, conv.beta_warmup, conv.lr) == ("rate", 0.0, 0, 3e-3)
     for method, tuned in TUNED_DEFAULTS["dense"].items():
         cfg = resolved(TrainConfig(dataset="nmnist", method=method))
         assert all(getattr(cfg, k) == v for k, v in tuned.items()), method

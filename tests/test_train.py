@@ -45,7 +45,7 @@ def test_train_on_real_nmnist_writes_all_outputs(nmnist_dir, tmp_path, capsys):
         with pytest.raises(SystemExit) as stop:
             evaluate_main([str(out / "checkpoint.pt"), *bad])
         assert stop.value.code == 2
-    assert "--sharpness-samples must be >= 1" in capsys.readouterr().err
+    assert "--sharpness-samples: expected a whole number >= 1" in capsys.readouterr().err
     assert ev["hard_accuracy"] == report["hard_accuracy"] and ev["samples"] == 50
     assert len(ev["single_layer_hard_accuracy"]) == 2
     assert len(ev["subthreshold_output_share"]) == 2
@@ -88,6 +88,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
             return out.sum() * float("nan")
 
     monkeypatch.setattr(losses, "SpikeRate", NanLoss)
+    monkeypatch.setattr(losses, "SpikeCountCE", NanLoss)
     cfg.epochs = 2
     with pytest.raises(TrainingError, match="non-finite loss"):
         train(cfg, resume=True)
@@ -111,7 +112,8 @@ def test_sweep_summarises_and_extends_finished_runs(tmp_path):
     assert sweep_main(args + ["--epochs", "1"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["summary"]) == {"surrogate", "sast rho=0.3"}
-    assert summary["settings"]["beta"] == 1.0
+    from lava_sast.config import resolved
+    assert summary["settings"]["beta"] == resolved(TrainConfig(method="surrogate")).beta
     assert sweep_main(args + ["--epochs", "2"]) == 0  # resumes each run for one more epoch
     report = json.loads((tmp_path / "sast_rho0.3_seed0" / "report.json").read_text())
     assert report["epochs"] == 2 and [h["epoch"] for h in report["history"]] == [1, 2]

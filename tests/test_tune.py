@@ -50,6 +50,7 @@ def test_bad_config_file_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--method", "slayer", "--config", str(f)])
     assert "nonsense" in capsys.readouterr().err
+    f.write_text(json.dumps({"methods": {"slayer": {"lr": 0.01}}}))
     with pytest.raises(SystemExit):
         parse_args(["--method", "sast", "--config", str(f)])
     assert "no settings for method 'sast'" in capsys.readouterr().err
