@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Optional
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def on_terminal() -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lava_sast.progress import on_terminal
 
