@@ -37,23 +37,30 @@ ALPHA, BETA = 0.75, 0.97
 
 
 def cuba(n: int) -> nir.CubaLIF:
+    """A CubaLIF layer in snnTorch's convention (dt 1e-4, w_in = tau_syn/dt, r = tau_mem/dt)."""
     ts, tm = DT / (1 - ALPHA), DT / (1 - BETA)
     return nir.CubaLIF(tau_syn=np.full(n, ts), tau_mem=np.full(n, tm), r=np.full(n, tm / DT),
                        v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, ts / DT))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default="../shared/data/nmnist-small")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--verify-samples", type=int, default=20)
-    p.add_argument("--out", default="benchmarks/results/nir_snntorch.json")
-    a = p.parse_args(argv)
-    torch.manual_seed(0)
-    train = load_dataset("nmnist", a.data_dir, "train")
-    test = load_dataset("nmnist", a.data_dir, "test")
-    fc1, fc2 = torch.nn.Linear(2312, 128, bias=False), torch.nn.Linear(128, 10, bias=False)
+def two_layer_graph(w1: np.ndarray, w2: np.ndarray) -> nir.NIRGraph:
+    """Input -> Linear -> CubaLIF -> Linear -> CubaLIF -> Output, written with the nir API."""
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([w1.shape[1]])}),
+               "fc1": nir.Linear(weight=w1), "lif1": cuba(w1.shape[0]),
+               "fc2": nir.Linear(weight=w2), "lif2": cuba(w2.shape[0]),
+               "output": nir.Output(output_type={"output": np.array([w2.shape[0]])})},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
+               ("lif2", "output")])
+
+
+def train_snntorch(train, hidden: int, epochs: int, lr: float, classes: int = 10):
+    """A Linear-Synaptic-Linear-Synaptic net trained in snnTorch on the flattened spikes of
+    ``train`` (cross-entropy on spike counts); returns ``(graph, run)`` where ``run(x)``
+    gives the trained net's output spikes for ``x`` ``[N, inputs, T]``."""
+    n_in = int(np.prod(train.sample_shape[:-1]))
+    fc1 = torch.nn.Linear(n_in, hidden, bias=False)
+    fc2 = torch.nn.Linear(hidden, classes, bias=False)
     l1 = snn.Synaptic(alpha=ALPHA, beta=BETA, reset_mechanism="zero", reset_delay=False)
     l2 = snn.Synaptic(alpha=ALPHA, beta=BETA, reset_mechanism="zero", reset_delay=False)
 
@@ -67,34 +74,47 @@ def main(argv=None) -> int:
             out.append(o)
         return torch.stack(out, -1)
 
-    opt = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=1e-3)
-    for epoch in range(a.epochs):
+    opt = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=lr)
+    for epoch in range(epochs):
         for x, y in train.loader(32, shuffle=True, generator=torch.Generator().manual_seed(epoch)):
-            loss = torch.nn.functional.cross_entropy(run(x.reshape(len(x), 2312, -1)).sum(-1), y)
+            loss = torch.nn.functional.cross_entropy(run(x.reshape(len(x), n_in, -1)).sum(-1), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+    return two_layer_graph(fc1.weight.detach().numpy(), fc2.weight.detach().numpy()), run
+
+
+def snntorch_run(graph: nir.NIRGraph, x: torch.Tensor) -> torch.Tensor:
+    """Output spikes of snnTorch's ``import_from_nir`` of ``graph`` for ``x`` ``[N, in, T]``."""
+    net = import_from_nir(graph)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[-1]):
+            o, state = net(x[..., t], state)
+            outs.append(o)
+    return torch.stack(outs, -1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="../shared/data/nmnist-small")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--verify-samples", type=int, default=20)
+    p.add_argument("--out", default="benchmarks/results/nir_snntorch.json")
+    a = p.parse_args(argv)
+    torch.manual_seed(0)
+    train = load_dataset("nmnist", a.data_dir, "train")
+    test = load_dataset("nmnist", a.data_dir, "test")
+    graph, run = train_snntorch(train, 128, a.epochs, 1e-3)
     x, y = test[list(range(len(test)))]
     flat = x.reshape(len(x), 2312, -1)
     with torch.no_grad():
         own = run(flat)
-    graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([2312])}),
-               "fc1": nir.Linear(weight=fc1.weight.detach().numpy()), "lif1": cuba(128),
-               "fc2": nir.Linear(weight=fc2.weight.detach().numpy()), "lif2": cuba(10),
-               "output": nir.Output(output_type={"output": np.array([10])})},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
-               ("lif2", "output")])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "snn.nir"
         nir.write(str(path), graph)
-        imported = import_from_nir(nir.read(str(path)))
-        state, outs = None, []
-        with torch.no_grad():
-            for t in range(flat.shape[-1]):
-                o, state = imported(flat[..., t], state)
-                outs.append(o)
-        theirs = torch.stack(outs, -1)
+        theirs = snntorch_run(nir.read(str(path)), flat)
         cli = [sys.executable, "-m", "netx_export.nir", "import", str(path), "--out",
                str(Path(tmp) / "imp")]
         subprocess.run(cli, cwd=ROOT, check=True, capture_output=True)

@@ -24,26 +24,6 @@ from netx_export.netx_model import load_int_network  # noqa: E402
 from netx_export.nir import export_file, import_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ALPHA, BETA = 0.75, 0.97  # snnTorch decays equal to lava-sast's 0.25 / 0.03
-
-
-def _cuba(n: int, threshold: float = 1.0, **over) -> "nir.CubaLIF":
-    """A CubaLIF in snnTorch's convention (dt 1e-4, w_in = tau_syn/dt, r = tau_mem/dt)."""
-    ts, tm = DT / (1 - ALPHA), DT / (1 - BETA)
-    p = dict(tau_syn=np.full(n, ts), tau_mem=np.full(n, tm), r=np.full(n, tm / DT),
-             v_leak=np.zeros(n), v_threshold=np.full(n, threshold), w_in=np.full(n, ts / DT))
-    p.update(over)
-    return nir.CubaLIF(**p)
-
-
-def _two_layer_graph(w1: np.ndarray, w2: np.ndarray) -> "nir.NIRGraph":
-    return nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([w1.shape[1]])}),
-               "fc1": nir.Linear(weight=w1), "lif1": _cuba(w1.shape[0]),
-               "fc2": nir.Linear(weight=w2), "lif2": _cuba(w2.shape[0]),
-               "output": nir.Output(output_type={"output": np.array([w2.shape[0]])})},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
-               ("lif2", "output")])
 
 
 @pytest.fixture(scope="module")
@@ -112,40 +92,30 @@ def test_frameworks_reproduce_our_exported_net(trained_run, tmp_path, framework)
     assert float(agree) >= 0.95
 
 
+def _benchmark():
+    """``benchmarks/nir_snntorch.py``: the snnTorch training and graph it measures with."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("nir_snntorch",
+                                                  ROOT / "benchmarks" / "nir_snntorch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.slow
 def test_snntorch_trained_net_deploys_to_lava(tmp_path):
     """A CubaLIF net trained in snnTorch, written with the nir API in snnTorch's
     convention, imported here, exported through NetX, run in Lava fixed_pt: spike for
     spike with the emulator, accuracy within 2 points of snnTorch's."""
     torch.manual_seed(0)
+    bench = _benchmark()
     train_set = load_dataset("digits", split="train")
     test = load_dataset("digits", split="test", max_samples=60)
-    n_in = int(np.prod(train_set.sample_shape[:-1]))
-    fc1, fc2 = torch.nn.Linear(n_in, 64, bias=False), torch.nn.Linear(64, 10, bias=False)
-    l1 = snn.Synaptic(alpha=ALPHA, beta=BETA, reset_mechanism="zero", reset_delay=False)
-    l2 = snn.Synaptic(alpha=ALPHA, beta=BETA, reset_mechanism="zero", reset_delay=False)
-
-    def run(x):
-        s1, m1 = l1.init_synaptic()
-        s2, m2 = l2.init_synaptic()
-        out = []
-        for t in range(x.shape[-1]):
-            k, s1, m1 = l1(fc1(x[..., t]), s1, m1)
-            o, s2, m2 = l2(fc2(k), s2, m2)
-            out.append(o)
-        return torch.stack(out, -1)
-
-    opt = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=2e-3)
-    for epoch in range(4):
-        for x, y in train_set.loader(32, shuffle=True, generator=torch.Generator().manual_seed(epoch)):
-            loss = torch.nn.functional.cross_entropy(run(x.reshape(len(x), n_in, -1)).sum(-1), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    graph, run = bench.train_snntorch(train_set, 64, 4, 2e-3)
     x, y = test[list(range(len(test)))]
     with torch.no_grad():
-        snn_acc = float((run(x.reshape(len(x), n_in, -1)).sum(-1).argmax(1) == y).float().mean())
-    graph = _two_layer_graph(fc1.weight.detach().numpy(), fc2.weight.detach().numpy())
+        snn_acc = float((run(x.reshape(len(x), -1, x.shape[-1])).sum(-1).argmax(1) == y)
+                        .float().mean())
     nir.write(str(tmp_path / "snn.nir"), graph)
     r = subprocess.run([sys.executable, "-m", "netx_export.nir", "import", str(tmp_path / "snn.nir"),
                         "--out", str(tmp_path / "imp")], cwd=ROOT, capture_output=True, text=True)
@@ -177,7 +147,7 @@ def _write(graph, path) -> Path:
 ])
 def test_bad_graphs_are_one_line_naming_the_node(case, words, tmp_path):
     w1, w2 = np.ones((4, 6), np.float32), np.ones((3, 4), np.float32)
-    graph = _two_layer_graph(w1, w2)
+    graph = _benchmark().two_layer_graph(w1, w2)
     if case == "unsupported":
         graph.nodes["pool"] = nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                             padding=np.array([0, 0]))

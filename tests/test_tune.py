@@ -81,3 +81,13 @@ def test_tune_survives_sigkill_and_two_processes_share_the_file(tmp_path):
     assert after.get("COMPLETE", 0) + after.get("PRUNED", 0) >= 4
     for n in finished:  # finished trials were not run again
         assert (out / "slayer" / n / "report.json").stat().st_mtime_ns == stamps[n]
+
+
+def test_synops_as_a_second_objective_plots_the_pareto_front(tmp_path):
+    out = tmp_path / "tune"
+    assert tune_main(["--methods", "slayer", "--trials", "2", "--epochs", "1",
+                      "--train-samples", "200", "--synops", "--out", str(out), "--quiet"]) == 0
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert rows[0].split(",")[:6] == ["method", "number", "state", "counted", "value", "synops"]
+    assert all(r.split(",")[5] for r in rows[1:])  # every trial has its SynOps
+    assert (out / "tuning.png").stat().st_size > 0
