@@ -119,7 +119,7 @@ def main(argv=None) -> int:
                str(Path(tmp) / "imp")]
         subprocess.run(cli, cwd=ROOT, check=True, capture_output=True)
         net_file = Path(tmp) / "imp" / "network_int8.net"
-        verify = subprocess.run([sys.executable, "-m", "netx_export.verify", str(net_file),
+        subprocess.run([sys.executable, "-m", "netx_export.verify", str(net_file),
                                  "--dataset", "nmnist", "--data-dir", a.data_dir, "--samples",
                                  str(a.verify_samples), "--out", str(Path(tmp) / "v.json")],
                                 cwd=ROOT, check=True, capture_output=True, text=True)

@@ -18,8 +18,6 @@ from lava_sast.models import spike_modes  # noqa: E402
 from lava_sast.nir_graph import (DT, NIRError, graph_from_model, model_from_file,  # noqa: E402
                                  model_from_graph)
 from lava_sast.trainer import train  # noqa: E402
-from netx_export.emulate import emulate_dataset  # noqa: E402
-from netx_export.export import export_network  # noqa: E402
 from netx_export.netx_model import load_int_network  # noqa: E402
 from netx_export.nir import export_file, import_file  # noqa: E402
 
@@ -33,15 +31,13 @@ def trained_run(tmp_path_factory):
     return out
 
 
-def _snntorch_run(graph, x: torch.Tensor, framework: str = "snntorch") -> torch.Tensor:
-    """Output spikes [N, classes, T] of snnTorch's ``import_from_nir`` of ``graph`` (or
-    Norse's ``from_nir`` at the graph's dt)."""
-    if framework == "norse":
-        norse = pytest.importorskip("norse.torch")
-        net = norse.from_nir(graph, dt=graph.metadata["dt"])
-    else:
-        from snntorch.import_nir import import_from_nir
-        net = import_from_nir(graph)
+def _framework_run(graph, x: torch.Tensor, framework: str) -> torch.Tensor:
+    """Output spikes [N, classes, T] of snnTorch's ``import_from_nir`` of ``graph`` (the
+    benchmark's runner), or of Norse's ``from_nir`` at the graph's dt."""
+    if framework == "snntorch":
+        return _benchmark().snntorch_run(graph, x)
+    norse = pytest.importorskip("norse.torch")
+    net = norse.from_nir(graph, dt=graph.metadata["dt"])
     state, outs = None, []
     with torch.no_grad():
         for t in range(x.shape[-1]):
@@ -83,7 +79,7 @@ def test_frameworks_reproduce_our_exported_net(trained_run, tmp_path, framework)
     graph = nir.read(str(tmp_path / "net.nir"))
     data = load_dataset("digits", split="test", max_samples=100)
     x, _ = data[list(range(len(data)))]
-    theirs = _snntorch_run(graph, x.reshape(len(x), -1, x.shape[-1]), framework)
+    theirs = _framework_run(graph, x.reshape(len(x), -1, x.shape[-1]), framework)
     model = model_from_file(tmp_path / "net.nir")
     with torch.no_grad(), spike_modes(model, ["hard"] * 2):
         ours = model(x)
