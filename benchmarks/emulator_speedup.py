@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 import lava_sast  # noqa: F401
-from lava_sast.train import TrainConfig, train
+from lava_sast.config import TrainConfig
+from netx_export.hardware_eval import train_and_deploy
 from netx_export.data_input import load_inputs
 from lava_sast.checkpoint import load_network
 from netx_export.export import export_network
@@ -35,7 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = a.checkpoint
         if ckpt is None:
-            train(TrainConfig(dataset=dataset, data_dir=data_dir, epochs=a.epochs,
+            train_and_deploy(TrainConfig(dataset=dataset, data_dir=data_dir, epochs=a.epochs,
                               hardware_eval=False, out=tmp))
             ckpt = f"{tmp}/checkpoint.pt"
         model = load_network(ckpt)

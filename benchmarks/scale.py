@@ -58,13 +58,13 @@ def child(data_dir: str, cache_dir: str, out: str) -> None:
     import lava_sast  # noqa: F401
     from lava_sast.config import TrainConfig
     from lava_sast.datasets import load_dataset
-    from lava_sast.trainer import train
+    from netx_export.hardware_eval import train_and_deploy
 
     start = time.perf_counter()
     data = load_dataset("nmnist", data_dir, "train", cache_dir=cache_dir)
     load_dataset("nmnist", data_dir, "test", cache_dir=cache_dir)
     load_s = time.perf_counter() - start
-    report = train(TrainConfig(dataset="nmnist", data_dir=data_dir, method="slayer", epochs=1,
+    report = train_and_deploy(TrainConfig(dataset="nmnist", data_dir=data_dir, method="slayer", epochs=1,
                                hardware_eval=False, cache_dir=cache_dir, device="cpu",
                                out=out))
     print(json.dumps({"samples": len(data), "load_s": load_s,

@@ -27,7 +27,8 @@ from lava_sast.atomic import write_json_atomic
 from lava_sast.config import TrainConfig, resolved
 from lava_sast.datasets import load_dataset
 from lava_sast.evaluate import accuracy
-from lava_sast.trainer import build_model, train
+from lava_sast.trainer import build_model
+from netx_export.hardware_eval import train_and_deploy
 from netx_export.hardware_eval import hardware_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def hand_trained(data_dir: str, seed: int, epochs: int) -> dict[str, float]:
 
 def ours(data_dir: str, seed: int, epochs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        rep = train(TrainConfig(dataset="nmnist", data_dir=data_dir, method="slayer",
+        rep = train_and_deploy(TrainConfig(dataset="nmnist", data_dir=data_dir, method="slayer",
                                 epochs=epochs, seed=seed, val_fraction=0.0, out=tmp))
     return {k: rep[k] for k in ("hard_accuracy", "int8_accuracy", "int4_accuracy",
                                 "int8_synops_per_sample")}

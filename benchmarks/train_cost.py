@@ -87,7 +87,8 @@ def batch_data(batch: int):
 def accuracy_table(seeds: list[int], k: int, epochs: int) -> dict:
     """Hard-spike test accuracy on the embedded digits: baseline, SAST, SAST every k."""
     import tempfile
-    from lava_sast.train import TrainConfig, train
+    from lava_sast.config import TrainConfig
+    from netx_export.hardware_eval import train_and_deploy
     settings = {"baseline": dict(method="baseline"), "sast": dict(method="sast", rho=0.3),
                 f"sast (k={k})": dict(method="sast", rho=0.3, climb_every=k)}
     table = {}
@@ -95,7 +96,7 @@ def accuracy_table(seeds: list[int], k: int, epochs: int) -> dict:
         accs = []
         for seed in seeds:
             with tempfile.TemporaryDirectory() as tmp:
-                rep = train(TrainConfig(dataset="digits", epochs=epochs, seed=seed,
+                rep = train_and_deploy(TrainConfig(dataset="digits", epochs=epochs, seed=seed,
                                         hardware_eval=False, out=tmp, **kw))
             accs.append(rep["hard_accuracy"])
         table[name] = {"mean": statistics.mean(accs), "std": statistics.pstdev(accs),

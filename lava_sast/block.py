@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from lava.lib.dl.slayer.block import base
 from lava.lib.dl.slayer.synapse import layer as synapse
@@ -24,12 +25,32 @@ def _make_neuron(params: dict[str, Any]) -> SastCubaNeuron:
 
 
 class _SastBlock:
-    """Mixin: neuron access for spike-mode switching and recording."""
+    """Mixin: neuron access for spike-mode switching and recording, and an optional
+    per-neuron (dense) or per-channel (conv) bias: a constant input every step, which
+    Loihi's membrane bias computes exactly when the current decays fully each step
+    (``current_decay = 1``, as in IF and LIF neurons)."""
 
     neuron: SastCubaNeuron
+    bias: Optional[torch.nn.Parameter]
 
     def set_spike_mode(self, mode: str) -> None:
         self.neuron.spike_mode = mode
+
+    def _add_bias(self, channels: int, bias: bool) -> None:
+        self.bias = torch.nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is None:
+            return super().forward(x)
+        z = self.synapse(x)
+        return self.neuron(z + self.bias.reshape(1, -1, *[1] * (z.dim() - 2)))
+
+    def export_hdf5(self, handle: Any) -> None:
+        """SLAYER's export, plus the bias in NetX's units (64 per unit, as the weights)."""
+        super().export_hdf5(handle)
+        if self.bias is not None:
+            handle.create_dataset("bias", data=torch.round(self.bias.detach() * 64)
+                                  .cpu().numpy().astype(np.int64))
 
 
 class Dense(_SastBlock, base.AbstractDense):
@@ -38,11 +59,12 @@ class Dense(_SastBlock, base.AbstractDense):
     def __init__(self, neuron_params: dict[str, Any], in_neurons: int,
                  out_neurons: int, weight_scale: float = 1,
                  pre_hook_fx: Optional[Any] = None, delay_shift: bool = False,
-                 count_log: bool = False) -> None:
+                 count_log: bool = False, bias: bool = False) -> None:
         super().__init__(neuron_params, in_neurons, out_neurons,
                          weight_scale=weight_scale, pre_hook_fx=pre_hook_fx,
                          delay=False, delay_shift=delay_shift, count_log=count_log)
         self.neuron = _make_neuron(neuron_params)
+        self._add_bias(out_neurons, bias)
         self.synapse = synapse.Dense(**self.synapse_params)
         self.synapse.pre_hook_fx = pre_hook_fx or self.neuron.weight_hook
         del self.neuron_params
@@ -56,12 +78,13 @@ class Conv(_SastBlock, base.AbstractConv):
                  out_features: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, weight_scale: float = 1,
                  pre_hook_fx: Optional[Any] = None, delay_shift: bool = False,
-                 count_log: bool = False) -> None:
+                 count_log: bool = False, bias: bool = False) -> None:
         super().__init__(neuron_params, in_features, out_features, kernel_size,
                          stride=stride, padding=padding, weight_scale=weight_scale,
                          pre_hook_fx=pre_hook_fx, delay=False,
                          delay_shift=delay_shift, count_log=count_log)
         self.neuron = _make_neuron(neuron_params)
+        self._add_bias(out_features, bias)
         self.synapse = synapse.Conv(**self.synapse_params)
         self.synapse.pre_hook_fx = pre_hook_fx or self.neuron.weight_hook
         del self.neuron_params

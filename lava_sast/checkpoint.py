@@ -2,6 +2,7 @@
 plain containers only, never code), and networks rebuilt from them."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,13 @@ from .models import SastNetwork
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` so that a crash never leaves a partial file."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` to ``path`` so that a crash never leaves a partial file; serialised in
+    memory first, so that a failed write is the OS's error (a full disk is named as such,
+    not as a torch serialisation error)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .atomic import write_json_atomic, write_text_atomic
-from .defaults import SAM_METHODS
+from .methods import SAM_METHODS
 
 #: Spike modes scored per sample: surrogate and hard on the float net, INT8/INT4 emulated.
 MODES = ("surrogate", "hard", "int8", "int4")

@@ -21,8 +21,8 @@ from torch.utils.data import Dataset, Subset
 
 from .models import SastNetwork, spike_modes
 from .checkpoint import load_checkpoint, network_from_checkpoint
-from .cli_types import non_negative_float, positive_int
-from .config import TrainConfig, add_runtime_args
+from .cli import add_runtime_args, non_negative_float, positive_int
+from .config import TrainConfig, resolved
 from .datasets import DatasetError, batches, load_dataset
 from .device import module_device, resolve_device
 from .losses import make_loss
@@ -191,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "subthreshold_output_share": subthreshold_output_share(model, test)}
     if a.sharpness_rho is not None:
         result["sam_sharpness"] = sam_sharpness(
-            model, train_part, make_loss(TrainConfig.from_dict(cfg)), a.sharpness_rho).as_dict()
+            model, train_part, make_loss(resolved(TrainConfig.from_dict(cfg))), a.sharpness_rho).as_dict()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -1,5 +1,10 @@
-"""Training methods as small strategies: what the forward pass runs, which weight
-hook the synapses train through, which optimiser steps, and what changes per epoch.
+"""Training methods: one registry of small strategies, each carrying its own facts.
+
+Each :class:`Method` says what the forward pass runs, which weight hook the synapses train
+through, whether it steps with SAM, its defaults (on every net family and per family,
+where a family may load a tuned preset from :mod:`lava_sast.presets`) and its tuning search
+space.  The names, aliases and SAM methods every command offers derive from
+:data:`METHODS`.
 
 ==============  =================  ==============  ======================================
 method          forward (training)  weight hook     optimiser
@@ -19,61 +24,109 @@ power-of-two quantiser (straight-through), so the INT8/INT4 deployment is traine
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional, Protocol
 
 import torch
 
-from .config import TrainConfig
-from .defaults import METHOD_ALIASES, METHOD_NAMES
-from . import block
-from .models import SastNetwork
+from .presets import preset_settings
 from .sam import SAM
 
 
-def climbing_parameters(model: SastNetwork, layers: str) -> Optional[list[torch.Tensor]]:
-    """Parameters SAM perturbs: all (``None``), or those of the dense or conv blocks only."""
-    if layers == "all":
-        return None
-    kinds = {"dense": block.Dense, "conv": block.Conv}
-    if layers not in kinds:
-        raise ValueError(f"sam_layers must be 'all', 'dense' or 'conv', got {layers!r}")
-    return [p for b in model.weighted_blocks() if isinstance(b, kinds[layers])
-            for p in b.parameters()]
+class RunSettings(Protocol):
+    """The settings a method reads (a resolved :class:`lava_sast.config.TrainConfig`; the
+    registry depends on this shape, not on the config module)."""
+
+    epochs: int
+    lr: float
+    lr_schedule: str
+    lr_per_slope: bool
+    beta: float
+    beta_start: float
+    beta_end: float
+    beta_warmup: int
+    qat_bits: int
+    rho: float
+    adaptive: bool
+    sam_layers: str
+    sam_layerwise: bool
+    climb_every: int
 
 
-def sam_optimizer(model: SastNetwork, cfg: TrainConfig) -> SAM:
-    """SAM around Adam with ``cfg``'s options; parameters outside ``--sam-layers`` form a
-    group that does not climb."""
-    climbing = climbing_parameters(model, cfg.sam_layers)
-    if climbing is None:
-        groups = [{"params": list(model.parameters())}]
-    else:
-        ids = {id(p) for p in climbing}
-        groups = [{"params": climbing},
-                  {"params": [p for p in model.parameters() if id(p) not in ids],
-                   "climb": False}]
-    return SAM(groups, torch.optim.Adam, rho=cfg.rho, adaptive=cfg.adaptive,
-               layerwise=cfg.sam_layerwise, climb_every=cfg.climb_every, lr=cfg.lr)
+class Network(Protocol):
+    """What a method needs of a net (:class:`lava_sast.models.SastNetwork`)."""
+
+    def parameters(self) -> Any: ...
+    def parameters_of(self, kind: str) -> list[torch.nn.Parameter]: ...
+    def set_beta(self, beta: float) -> None: ...
+    def set_spike_mode(self, mode: str) -> None: ...
+
+#: The surrogate-forward fixes (benchmarks/surrogate_collapse.py shows the collapse and
+#: each fix): cross-entropy on the output rates, each layer's initial rate calibrated on
+#: data, the slope raised from 1 over the first epochs, Adam's step divided by the slope.
+SURROGATE_FORWARD: dict[str, Any] = {
+    "loss": "ce", "init_rate": 0.1, "beta_warmup": 5, "lr_per_slope": True, "lr": 3e-4,
+}
+#: lava-dl's NMNIST tutorial recipe: Adam 1e-3, ``slayer.block.cuba.Dense``'s initial
+#: weight scale 1 (SLAYER's surrogate gradient is in :data:`defaults.COMMON_DEFAULTS`).
+SLAYER_RECIPE: dict[str, Any] = {"lr": 1e-3, "weight_scale": 1.0}
+#: The preset the dense nets' defaults load (tuned on N-MNIST, docs/results.md).
+DENSE_PRESET = "dense-nmnist"
+#: How far ``anneal`` raises the sigmoid slope by default: ``beta_end = 10 * beta``.
+ANNEAL_FACTOR = 10.0
+#: Longest slope warm-up a tuning trial draws (and at most half its epoch cap).
+MAX_TUNED_WARMUP = 6
+
+Layer = dict[str, Any] | str  # a table of settings, or the name of a preset
 
 
 class Method:
     """The surrogate-forward recipe; subclasses change one thing each."""
 
-    name = "surrogate"
-    spike_mode = "surrogate"   # forward pass during training
-    weight_hook = "clamp"      # synapse pre-hook during training (before --qat-bits)
-    uses_sam = False
+    name: ClassVar[str] = "surrogate"
+    aliases: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = "smooth sigmoid spikes forward, Adam"
+    spike_mode: ClassVar[str] = "surrogate"  # forward pass during training
+    weight_hook: ClassVar[str] = "clamp"     # synapse pre-hook during training (before QAT)
+    uses_sam: ClassVar[bool] = False
+    #: settings over :data:`defaults.COMMON_DEFAULTS`, on every network family
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: per network family, settings over :attr:`defaults`: tables or preset names, in order
+    family_defaults: ClassVar[dict[str, tuple[Layer, ...]]] = {}
 
-    def hook(self, cfg: TrainConfig) -> str:
+    # ------------------------------------------------------------------ facts
+
+    def defaults_for(self, family: str) -> dict[str, Any]:
+        """The method's default settings on a ``family`` net (dense or conv)."""
+        merged = dict(self.defaults)
+        for layer in self.family_defaults.get(family, ()):
+            merged.update(preset_settings(layer, self.name) if isinstance(layer, str)
+                          else layer)
+        return merged
+
+    def presets_for(self, family: str) -> list[str]:
+        """Names of the presets the ``family`` defaults load."""
+        return [l for l in self.family_defaults.get(family, ()) if isinstance(l, str)]
+
+    def default_beta_end(self, beta: float) -> float:
+        """``beta_end`` when not given: the slope itself (``anneal`` raises it)."""
+        return beta
+
+    def effective_rho(self, rho: float) -> float:
+        """The SAM radius training uses (0 for methods without SAM)."""
+        return rho if self.uses_sam else 0.0
+
+    # ------------------------------------------------------------------ training
+
+    def hook(self, cfg: RunSettings) -> str:
         """Weight hook the model trains (and is evaluated) through."""
         return f"qat{cfg.qat_bits}" if cfg.qat_bits else self.weight_hook
 
-    def optimizer(self, model: SastNetwork, cfg: TrainConfig) -> torch.optim.Optimizer:
+    def optimizer(self, model: Network, cfg: RunSettings) -> torch.optim.Optimizer:
         if self.uses_sam and cfg.rho > 0:
             return sam_optimizer(model, cfg)
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
-    def beta_at(self, cfg: TrainConfig, epoch: int) -> float:
+    def beta_at(self, cfg: RunSettings, epoch: int) -> float:
         """Surrogate slope used in ``epoch`` (1-based): with ``beta_warmup = k``, raised
         geometrically from ``beta_start`` in epoch 1 to ``beta`` in epoch ``k + 1``."""
         if cfg.beta_warmup and epoch <= cfg.beta_warmup and self.spike_mode == "surrogate":
@@ -81,14 +134,20 @@ class Method:
             return float(cfg.beta_start * (cfg.beta / cfg.beta_start) ** frac)
         return cfg.beta
 
-    def warmup_epochs(self, cfg: TrainConfig) -> int:
+    def warmup_epochs(self, cfg: RunSettings) -> int:
         """Epochs of slope warm-up: not candidates for the reported net (their slope is not
         the one asked for) and not counted by ``--patience``."""
         if self.spike_mode != "surrogate" or not cfg.beta_warmup:
             return 0
         return min(cfg.beta_warmup, cfg.epochs - 1)
 
-    def lr_factor(self, cfg: TrainConfig, epoch: int) -> float:
+    def warmup_unfinished(self, cfg: RunSettings) -> bool:
+        """Whether ``cfg.epochs`` end inside the slope warm-up: no epoch trains at the slope
+        asked for, and the reported net is the last epoch's, at a shallower slope."""
+        return (self.spike_mode == "surrogate" and bool(cfg.beta_warmup)
+                and cfg.epochs <= cfg.beta_warmup)
+
+    def lr_factor(self, cfg: RunSettings, epoch: int) -> float:
         """Multiplier of ``cfg.lr`` in ``epoch`` (1-based): the cosine schedule, and for a
         surrogate forward with ``lr_per_slope`` one over the epoch's slope (Adam moves
         every weight by about lr a step, so the change of ``beta (v - theta)`` it causes
@@ -100,13 +159,16 @@ class Method:
             factor /= self.beta_at(cfg, epoch)
         return factor
 
-    def start_epoch(self, model: SastNetwork, cfg: TrainConfig, epoch: int) -> None:
+    def start_epoch(self, model: Network, cfg: RunSettings, epoch: int) -> None:
         model.set_beta(self.beta_at(cfg, epoch))
         model.set_spike_mode(self.spike_mode)
 
-    def search_space(self, trial: Any) -> dict[str, Any]:
-        """Settings of one tuning trial, drawn from an Optuna ``trial``
-        (:mod:`lava_sast.tune`): the options shared by every method, then the method's."""
+    # ------------------------------------------------------------------ tuning
+
+    def search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
+        """Settings of one tuning trial with an ``epochs`` cap, drawn from an Optuna
+        ``trial`` (:mod:`lava_sast.tune`): the options shared by every method, then the
+        method's."""
         settings: dict[str, Any] = {
             "threshold": trial.suggest_float("threshold", 0.75, 2.0),
             "qat_bits": {"none": 0, "8": 8, "4": 4}[
@@ -127,14 +189,16 @@ class Method:
                                                              ) == "adaptive"
             settings["sam_ascent"] = trial.suggest_categorical("sam_ascent",
                                                                ["same", "independent"])
-        return {**settings, **self.own_search_space(trial)}
+        return {**settings, **self.own_search_space(trial, epochs)}
 
-    def own_search_space(self, trial: Any) -> dict[str, Any]:
-        """The surrogate forward's own options: slope, warm-up, initial rate, lr (per unit
-        slope: Adam's step is lr / beta)."""
+    def own_search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
+        """The surrogate forward's own options: slope, warm-up (at most half the epoch
+        cap, so most epochs train at the drawn slope), initial rate, lr (per unit slope:
+        Adam's step is lr / beta)."""
         return {
             "beta": trial.suggest_float("beta", 1.0, 10.0, log=True),
-            "beta_warmup": trial.suggest_int("beta_warmup", 0, 6),
+            "beta_warmup": trial.suggest_int("beta_warmup", 0,
+                                             min(MAX_TUNED_WARMUP, epochs // 2)),
             "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
             "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),  # divided by beta:
             "lr_per_slope": True,  # the same step in beta (v - theta) at every slope
@@ -143,19 +207,30 @@ class Method:
 
 class Surrogate(Method):
     name = "surrogate"
+    aliases = ("baseline",)
+    summary = "smooth sigmoid spikes forward, Adam (the surrogate-forward baseline)"
+    defaults = {}
+    family_defaults = {"dense": (SURROGATE_FORWARD, DENSE_PRESET)}
 
 
 class Sast(Method):
     name = "sast"
+    summary = "smooth sigmoid spikes forward, SAM around Adam (the paper's SAST)"
     uses_sam = True
+    defaults = {"rho": 0.3}  # the earlier N-MNIST pilot's radius (docs/results-2026-11.md)
+    family_defaults = {"dense": (SURROGATE_FORWARD, DENSE_PRESET)}
 
 
 class Slayer(Method):
     name = "slayer"
+    summary = ("lava-dl's recipe: hard spikes forward, SLAYER's surrogate gradient, "
+               "SLAYER's 8-bit weight hook, Adam")
     spike_mode = "hard"
     weight_hook = "slayer8"
+    defaults = dict(SLAYER_RECIPE)
+    family_defaults = {}
 
-    def own_search_space(self, trial: Any) -> dict[str, Any]:
+    def own_search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
         """SLAYER's own options: initial weight scale, lr, surrogate-gradient width."""
         return {
             "weight_scale": trial.suggest_float("weight_scale", 0.5, 4.0, log=True),
@@ -166,30 +241,75 @@ class Slayer(Method):
 
 class SlayerSam(Slayer):
     name = "slayer-sam"
+    summary = "SAM around slayer, on the net that deploys"
     uses_sam = True
+    defaults = {**SLAYER_RECIPE, "rho": 0.05}
+    family_defaults = {"dense": (DENSE_PRESET,)}
 
 
 class Anneal(Method):  # not tuned: its slope schedule is beta_warmup's special case
     """Geometric schedule from ``beta`` (first epoch) to ``beta_end`` (last epoch)."""
 
     name = "anneal"
+    summary = "smooth forward with the slope raised to --beta-end; SAM when --rho > 0"
     uses_sam = True  # only when rho > 0
+    defaults = {"rho": 0.0}
+    family_defaults = {"dense": ({**SURROGATE_FORWARD, "beta_warmup": 0},)}
 
-    def beta_at(self, cfg: TrainConfig, epoch: int) -> float:
+    def default_beta_end(self, beta: float) -> float:
+        return beta * ANNEAL_FACTOR
+
+    def beta_at(self, cfg: RunSettings, epoch: int) -> float:
         if cfg.epochs <= 1:
             return cfg.beta_end
         frac = (min(epoch, cfg.epochs) - 1) / (cfg.epochs - 1)
         return float(cfg.beta * (cfg.beta_end / cfg.beta) ** frac)
 
+    def warmup_unfinished(self, cfg: RunSettings) -> bool:
+        return False
 
+
+#: Every training method, by name.
 METHODS: dict[str, Method] = {m.name: m for m in (Surrogate(), Sast(), Slayer(), SlayerSam(),
                                                   Anneal())}
-assert tuple(METHODS) == METHOD_NAMES
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+METHOD_ALIASES: dict[str, str] = {a: m.name for m in METHODS.values() for a in m.aliases}
+#: Methods whose training takes a SAM radius (``anneal`` only when ``rho > 0``).
+SAM_METHODS: tuple[str, ...] = tuple(n for n, m in METHODS.items() if m.uses_sam)
+
+
+def canonical_name(name: str) -> str:
+    """``name`` with an alias replaced by its method's name."""
+    return METHOD_ALIASES.get(name, name)
 
 
 def get_method(name: str) -> Method:
     """The strategy called ``name`` (or an alias such as ``baseline``)."""
-    name = METHOD_ALIASES.get(name, name)
+    name = canonical_name(name)
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {list(METHODS)}")
     return METHODS[name]
+
+
+def climbing_parameters(model: Network, layers: str) -> Optional[list[torch.Tensor]]:
+    """Parameters SAM perturbs: all (``None``), or those of the dense or conv blocks only."""
+    if layers == "all":
+        return None
+    if layers not in ("dense", "conv"):
+        raise ValueError(f"sam_layers must be 'all', 'dense' or 'conv', got {layers!r}")
+    return model.parameters_of(layers)
+
+
+def sam_optimizer(model: Network, cfg: RunSettings) -> SAM:
+    """SAM around Adam with ``cfg``'s options; parameters outside ``--sam-layers`` form a
+    group that does not climb."""
+    climbing = climbing_parameters(model, cfg.sam_layers)
+    if climbing is None:
+        groups = [{"params": list(model.parameters())}]
+    else:
+        ids = {id(p) for p in climbing}
+        groups = [{"params": climbing},
+                  {"params": [p for p in model.parameters() if id(p) not in ids],
+                   "climb": False}]
+    return SAM(groups, torch.optim.Adam, rho=cfg.rho, adaptive=cfg.adaptive,
+               layerwise=cfg.sam_layerwise, climb_every=cfg.climb_every, lr=cfg.lr)

@@ -1,10 +1,11 @@
 """SAST networks: sequences of SAST blocks that export to NetX hdf5.
 
-A network is described by a plain, JSON-able ``arch`` list so checkpoints can
-rebuild it; :func:`default_arch` gives the default net of each dataset.
+A network is described by a plain, JSON-able ``arch`` list (:mod:`lava_sast.arch`) so
+checkpoints can rebuild it.
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence
@@ -15,7 +16,6 @@ import torch
 
 from . import block
 from .atomic import atomic_path
-from .datasets import network_family
 from .neuron import SastCubaNeuron
 from .quantize import QuantizedWeight
 
@@ -23,45 +23,30 @@ from .quantize import QuantizedWeight
 #: vThMant = 64 * threshold; decays as fractions of 4096).
 DEFAULT_NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
 
-#: Output channels of the two conv layers of the default conv net.
-CONV_CHANNELS = (16, 32)
-
 #: Synapse weight hooks a network can train with: ``clamp`` (full precision within
 #: the 8-bit range), ``slayer8`` (SLAYER's own 8-bit hook, ``quantize_8bit``) and
 #: ``qat8``/``qat4`` (the exporter's per-layer power-of-two grid, straight-through).
 WEIGHT_HOOKS = ("clamp", "slayer8", "qat8", "qat4")
 
 
-def check_arch_options(hidden: Optional[int],
-                       conv_channels: Optional[Sequence[int]]) -> None:
-    """Raise ``ValueError`` unless ``hidden >= 0`` and ``conv_channels`` is two positive counts."""
-    if hidden is not None and hidden < 0:
-        raise ValueError(f"hidden must be >= 0, got {hidden}")
-    if conv_channels is not None and (len(conv_channels) != 2 or min(conv_channels) < 1):
-        raise ValueError(f"conv_channels must be two positive counts, got {conv_channels}")
+#: The hdf5 attribute that holds a net's input binning (JSON).
+BINNING_ATTR = "lava_sast_input_binning"
 
 
-def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
-                 hidden: Optional[int] = None,
-                 conv_channels: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
-    """Default layer list for ``dataset`` with input ``(C, H, W)``; ``hidden`` sets the
-    width of the hidden dense layer, and ``hidden=0`` leaves it out (the output layer
-    then reads the last conv layer, or the input, directly); ``conv_channels`` sets the
-    output channels of the two conv layers (default :data:`CONV_CHANNELS`)."""
-    check_arch_options(hidden, conv_channels)
-    c1, c2 = CONV_CHANNELS if conv_channels is None else conv_channels
-    c, h, w = input_shape
-    readout = [{"type": "dense", "out": num_classes}]
-    if network_family(dataset) == "conv":  # from the dataset's description
-        hidden_layer = [] if hidden == 0 else [{"type": "dense", "out": hidden or 128}]
-        return [
-            {"type": "conv", "out": c1, "kernel": 5, "stride": 2, "padding": 2},
-            {"type": "conv", "out": c2, "kernel": 3, "stride": 2, "padding": 1},
-            {"type": "flatten"},
-        ] + hidden_layer + readout
-    if hidden == 0:
-        return readout
-    return [{"type": "dense", "out": hidden or (128 if c * h * w < 1000 else 256)}] + readout
+def input_binning(filename: str | os.PathLike) -> dict[str, Any]:
+    """The input binning a NetX file was written with (``bin_us``, ``n_bins``, ``frames``),
+    or ``{}`` when it records none."""
+    try:
+        with h5py.File(filename, "r") as h:
+            text = h.attrs.get(BINNING_ATTR)
+    except OSError:
+        return {}
+    return json.loads(text) if text else {}
+
+
+def binning_of(spec: Any) -> dict[str, Any]:
+    """The binning record of a dataset's :class:`BinningSpec` (binary frames)."""
+    return {"bin_us": int(spec.bin_us), "n_bins": int(spec.n_bins), "frames": "binary"}
 
 
 class SastNetwork(torch.nn.Module):
@@ -85,11 +70,12 @@ class SastNetwork(torch.nn.Module):
         features = c if self.conv_input else c * h * w
         for layer in arch:
             kind = layer["type"]
+            params = {**self.neuron_params, **layer.get("neuron", {})}  # a layer's own
             if kind == "conv":
                 self.blocks.append(block.Conv(
-                    self.neuron_params, features, layer["out"], layer["kernel"],
+                    params, features, layer["out"], layer["kernel"],
                     stride=layer.get("stride", 1), padding=layer.get("padding", 0),
-                    weight_scale=weight_scale))
+                    weight_scale=weight_scale, bias=layer.get("bias", False)))
                 features = layer["out"]
             elif kind == "flatten":
                 self.blocks.append(block.Flatten())
@@ -97,8 +83,9 @@ class SastNetwork(torch.nn.Module):
             elif kind == "dense":
                 if features is None:
                     features = self._flat_features()
-                self.blocks.append(block.Dense(self.neuron_params, features, layer["out"],
-                                               weight_scale=weight_scale))
+                self.blocks.append(block.Dense(params, features, layer["out"],
+                                               weight_scale=weight_scale,
+                                               bias=layer.get("bias", False)))
                 features = layer["out"]
             else:
                 raise ValueError(f"unknown layer type {kind!r} in arch")
@@ -149,6 +136,14 @@ class SastNetwork(torch.nn.Module):
     def weighted_blocks(self) -> list[torch.nn.Module]:
         return [b for b in self.blocks if hasattr(b, "synapse")]
 
+    def parameters_of(self, kind: str) -> list[torch.nn.Parameter]:
+        """Parameters of the ``kind`` blocks only (``'dense'`` or ``'conv'``)."""
+        kinds = {"dense": block.Dense, "conv": block.Conv}
+        if kind not in kinds:
+            raise ValueError(f"layer kind must be 'dense' or 'conv', got {kind!r}")
+        return [p for b in self.weighted_blocks() if isinstance(b, kinds[kind])
+                for p in b.parameters()]
+
     def set_spike_mode(self, mode: str) -> None:
         block.set_spike_mode(self, mode)
 
@@ -169,9 +164,14 @@ class SastNetwork(torch.nn.Module):
             x = b(x)
         return (x, layer_inputs) if return_layers else x
 
-    def export_hdf5(self, filename: str | os.PathLike) -> None:
-        """Write the NetX hdf5 (weights through each synapse's hook) atomically."""
+    def export_hdf5(self, filename: str | os.PathLike,
+                    binning: Optional[dict[str, Any]] = None) -> None:
+        """Write the NetX hdf5 (weights through each synapse's hook) atomically; ``binning``
+        (the input's ``bin_us``, ``n_bins``, ``frames``) goes into the file's attributes,
+        which NetX does not read (:func:`input_binning`)."""
         with atomic_path(filename) as tmp, h5py.File(tmp, "w") as h:
+            if binning:
+                h.attrs[BINNING_ATTR] = json.dumps(binning)
             layers = h.create_group("layer")
             offset = 0
             if self.conv_input:

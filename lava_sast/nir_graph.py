@@ -65,10 +65,21 @@ def _hooked_weight(block: torch.nn.Module) -> np.ndarray:
 
 def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
               voltage_decay: float, dt: float = DT) -> Any:
-    """NIR ``CubaLIF`` of a layer of ``shape`` with the given (fractional) decays."""
+    """The NIR neuron of a layer of ``shape`` with the given (fractional) decays: ``IF``
+    when nothing decays but the current (which lasts one step), ``LIF`` when the current
+    lasts one step, else ``CubaLIF``; each with a unit input gain."""
     nir = _nir()
     full = lambda v: np.full(shape, v, dtype=np.float64)  # noqa: E731
-    tau_syn, tau_mem = dt / current_decay, dt / voltage_decay
+    if current_decay == 1 and voltage_decay == 0:
+        return nir.IF(r=full(1.0), v_threshold=full(threshold), v_reset=full(0.0))
+    if voltage_decay == 0:
+        raise NIRError("a layer whose synaptic current persists but whose membrane does not "
+                       "leak has no NIR neuron (CubaLIF needs a finite tau_mem)")
+    tau_mem = dt / voltage_decay
+    if current_decay == 1:
+        return nir.LIF(tau=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0),
+                       v_threshold=full(threshold), v_reset=full(0.0))
+    tau_syn = dt / current_decay
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt),
                        v_leak=full(0.0), v_threshold=full(threshold), v_reset=full(0.0),
                        w_in=full(tau_syn / dt))
@@ -77,9 +88,9 @@ def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
 def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
                       conv_input: bool, dt: float = DT) -> Any:
     """A NIR chain from plain layer records (``kind`` 'dense'/'conv'/'flatten'; weighted
-    ones with ``weight`` in SLAYER float units, ``threshold``, ``current_decay`` and
-    ``voltage_decay`` as fractions, ``shape``; conv ones with ``stride``, ``padding``,
-    ``dilation``, ``groups``)."""
+    ones with ``weight`` in SLAYER float units, optional ``bias`` (same units),
+    ``threshold``, ``current_decay`` and ``voltage_decay`` as fractions; conv ones with
+    ``stride``, ``padding``, ``dilation``, ``groups``)."""
     nir = _nir()
     shape = tuple(input_shape) if conv_input else (int(np.prod(input_shape)),)
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
@@ -92,9 +103,11 @@ def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...]
             shape = (int(np.prod(shape)),)
             continue
         w = np.asarray(layer["weight"], dtype=np.float32)
+        bias = layer.get("bias")
         if layer["kind"] == "dense":
             w = w.reshape(w.shape[0], -1)
-            nodes[f"linear{i}"] = nir.Linear(weight=w)
+            nodes[f"linear{i}"] = (nir.Linear(weight=w) if bias is None else
+                                   nir.Affine(weight=w, bias=np.asarray(bias, np.float32)))
             order.append(f"linear{i}")
             shape = (w.shape[0],)
         else:
@@ -103,7 +116,8 @@ def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...]
                               stride=np.array(layer["stride"]),
                               padding=np.array(layer["padding"]),
                               dilation=np.array(layer["dilation"]), groups=layer["groups"],
-                              bias=np.zeros(w.shape[0], dtype=np.float32))
+                              bias=(np.zeros(w.shape[0], dtype=np.float32) if bias is None
+                                    else np.asarray(bias, np.float32)))
             nodes[f"conv{i}"] = conv
             order.append(f"conv{i}")
             shape = tuple(int(v) for v in conv.output_type["output"])
@@ -129,6 +143,8 @@ def graph_from_model(model: SastNetwork, dt: float = DT) -> Any:
                  "weight": _hooked_weight(b), "threshold": float(b.neuron.threshold),
                  "current_decay": float(1 - keep_u.detach().reshape(-1)[0]),
                  "voltage_decay": float(1 - keep_v.detach().reshape(-1)[0])}
+        if getattr(b, "bias", None) is not None:
+            layer["bias"] = b.bias.detach().cpu().numpy().astype(np.float32)
         if layer["kind"] == "conv":
             s = b.synapse
             layer.update(stride=list(s.stride[:2]), padding=list(s.padding[:2]),
@@ -138,6 +154,11 @@ def graph_from_model(model: SastNetwork, dt: float = DT) -> Any:
 
 
 # ---------------------------------------------------------------------------------- import
+
+#: Nodes the import reads.
+SUPPORTED = ("Input", "Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
+             "CubaLIF", "LIF", "IF", "Output")
+
 
 def _param(name: str, node: Any, key: str) -> np.ndarray:
     value = getattr(node, key, None)
@@ -152,28 +173,32 @@ def _param(name: str, node: Any, key: str) -> np.ndarray:
 
 def _uniform(name: str, node: Any, key: str, values: np.ndarray) -> float:
     if not np.allclose(values, values.reshape(-1)[0], rtol=1e-6, atol=0):
-        raise NIRError(f"node {name!r}: {key} differs between neurons; lava-sast layers "
-                       f"share one value")
+        raise NIRError(f"node {name!r}: {key} differs between neurons; a Loihi layer shares "
+                       f"one value")
     return float(values.reshape(-1)[0])
 
 
 def _chain(graph: Any) -> list[str]:
-    """Node names from the Input to the Output, refusing anything but one chain."""
+    """Node names from the Input to the Output, refusing recurrence (named as such) and
+    anything else that is not one chain."""
     nir = _nir()
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise NIRError(f"the graph needs exactly one Input node, it has {len(inputs)}")
-    nxt: dict[str, str] = {}
+    succ: dict[str, list[str]] = {}
     for a, b in graph.edges:
-        if a in nxt:
-            raise NIRError(f"node {a!r} feeds several nodes; only chains are supported")
-        nxt[a] = b
+        succ.setdefault(a, []).append(b)
+    loop = _find_loop(succ, inputs[0])
+    if loop:
+        raise NIRError(f"the graph is recurrent ({' -> '.join(loop)}): lava-dl 0.6's NetX "
+                       f"has no recurrent layer, so Lava cannot run it from a NetX file")
     order = [inputs[0]]
-    while order[-1] in nxt:
-        if nxt[order[-1]] in order:
-            raise NIRError(f"node {nxt[order[-1]]!r} closes a loop (recurrent nets are not "
-                           f"supported)")
-        order.append(nxt[order[-1]])
+    while order[-1] in succ:
+        if len(succ[order[-1]]) > 1:
+            raise NIRError(f"node {order[-1]!r} feeds several nodes "
+                           f"({', '.join(map(repr, succ[order[-1]]))}); only chains are "
+                           f"supported")
+        order.append(succ[order[-1]][0])
     if not isinstance(graph.nodes[order[-1]], nir.Output):
         raise NIRError(f"the chain from the Input ends at {order[-1]!r}, not at an Output")
     stray = set(graph.nodes) - set(order)
@@ -182,8 +207,30 @@ def _chain(graph: Any) -> list[str]:
     return order
 
 
+def _find_loop(succ: dict[str, list[str]], start: str) -> Optional[list[str]]:
+    """A cycle reachable from ``start`` as a list of node names (first repeated), or None."""
+    path: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str) -> Optional[list[str]]:
+        state[node] = 1
+        path.append(node)
+        for nxt in succ.get(node, []):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    return visit(start)
+
+
 def _neuron_of(name: str, node: Any, dt: float) -> dict[str, Any]:
-    """Decays, per-neuron input gain and threshold of a CubaLIF / LIF node."""
+    """Decays, per-neuron input gain and threshold of a CubaLIF / LIF / IF node."""
     nir = _nir()
     thr = _param(name, node, "v_threshold")
     for key in ("v_leak", "v_reset"):
@@ -195,14 +242,17 @@ def _neuron_of(name: str, node: Any, dt: float) -> dict[str, Any]:
         tau_mem = _param(name, node, "tau_mem")
         gain = _param(name, node, "w_in") * dt / tau_syn * _param(name, node, "r") * dt / tau_mem
         current = dt / _uniform(name, node, "tau_syn", tau_syn)
-    else:  # LIF: no synaptic current state (the current decays fully every step)
+        voltage = dt / _uniform(name, node, "tau_mem", tau_mem)
+    elif isinstance(node, nir.LIF):  # no synaptic current state: it decays fully every step
         tau_mem = _param(name, node, "tau")
         gain = _param(name, node, "r") * dt / tau_mem
-        current = 1.0
-    voltage = dt / _uniform(name, node, "tau_mem", tau_mem)
+        current, voltage = 1.0, dt / _uniform(name, node, "tau", tau_mem)
+    else:  # IF: no leak, v[t] = v[t-1] + r I[t] (no time constant: dt plays no part)
+        gain = _param(name, node, "r")
+        current, voltage = 1.0, 0.0
     for key, value in (("current decay dt/tau_syn", current), ("voltage decay dt/tau_mem",
                                                               voltage)):
-        if not 0 < value <= 1:
+        if not 0 <= value <= 1 or (key.startswith("current") and value == 0):
             raise NIRError(f"node {name!r}: {key} = {value:g} is outside (0, 1] at dt "
                            f"{dt:g}; pass the graph's time step with --dt")
     if np.any(thr <= 0):
@@ -215,29 +265,97 @@ def _weight_of(name: str, node: Any) -> dict[str, Any]:
     nir = _nir()
     w = _param(name, node, "weight")
     bias = getattr(node, "bias", None)
-    if bias is not None and np.any(np.asarray(bias) != 0):
-        raise NIRError(f"node {name!r} ({type(node).__name__}) has a non-zero bias, which "
-                       f"lava-sast's CUBA layers do not have (nirtorch leaves Affine biases "
-                       f"at their random initial values: export with Linear, or set them "
-                       f"to 0)")
+    bias = None if bias is None or not np.any(np.asarray(bias) != 0) else \
+        _param(name, node, "bias").reshape(-1)
     if isinstance(node, nir.Conv2d):
-        return {"kind": "conv", "weight": w,
+        return {"kind": "conv", "weight": w, "bias": bias, "source": name,
                 "stride": [int(v) for v in np.broadcast_to(node.stride, 2)],
                 "padding": [int(v) for v in np.broadcast_to(node.padding, 2)],
                 "dilation": [int(v) for v in np.broadcast_to(node.dilation, 2)],
                 "groups": int(node.groups)}
     if w.ndim != 2:
         raise NIRError(f"node {name!r}: a {w.ndim}-d dense weight (expected [out, in])")
-    return {"kind": "dense", "weight": w}
+    return {"kind": "dense", "weight": w, "bias": bias, "source": name}
+
+
+def _pool_of(name: str, node: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    """A SumPool2d / AvgPool2d on a ``(C, H, W)`` map: kernel, stride, scale (1 for a sum,
+    one over the window for an average) and the pooled shape."""
+    nir = _nir()
+    if len(shape) != 3:
+        raise NIRError(f"node {name!r}: pooling needs a (C, H, W) input, got {shape}")
+    k = [int(v) for v in np.broadcast_to(node.kernel_size, 2)]
+    st = [int(v) for v in np.broadcast_to(node.stride if node.stride is not None
+                                          else node.kernel_size, 2)]
+    if np.any(np.broadcast_to(node.padding, 2) != 0):
+        raise NIRError(f"node {name!r}: padded pooling is not supported (Loihi has no pool "
+                       f"layer; pooling is folded into the next weight layer)")
+    c, h, w = shape
+    if h < k[0] or w < k[1]:
+        raise NIRError(f"node {name!r}: kernel {k} is larger than its input {shape}")
+    scale = 1.0 / (k[0] * k[1]) if isinstance(node, nir.AvgPool2d) else 1.0
+    out = (c, (h - k[0]) // st[0] + 1, (w - k[1]) // st[1] + 1)
+    return {"name": name, "kernel": k, "stride": st, "scale": scale, "in_shape": shape,
+            "shape": out}
+
+
+def _fold_pool(pool: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """The weight layer ``layer`` that reads the pooled map, rewritten to read the map
+    before pooling: exact, since pooling is a fixed linear map of the spikes.  A dense
+    layer's columns spread over each window; a convolution becomes one with a kernel of
+    ``(K - 1) s + k``, stride ``c s`` and padding ``p s``."""
+    (kh, kw), (sh, sw), scale = pool["kernel"], pool["stride"], pool["scale"]
+    c, h, w = pool["in_shape"]
+    _, ph, pw = pool["shape"]
+    wt = layer["weight"]
+    if layer["kind"] == "dense":
+        wt = wt.reshape(wt.shape[0], c, ph, pw)
+        folded = np.zeros((wt.shape[0], c, h, w))
+        for m in range(kh):
+            for n in range(kw):
+                folded[:, :, m:m + sh * ph:sh, n:n + sw * pw:sw] += scale * wt
+        return {**layer, "weight": folded.reshape(wt.shape[0], -1)}
+    if layer["dilation"] != [1, 1] or layer["groups"] != 1:
+        raise NIRError(f"node {layer['source']!r}: a pooled input to a dilated or grouped "
+                       f"convolution cannot be folded")
+    if (h - kh) % sh or (w - kw) % sw:
+        raise NIRError(f"node {pool['name']!r}: pooling drops the last rows or columns of its "
+                       f"{pool['in_shape']} input, so it cannot be folded into the "
+                       f"convolution {layer['source']!r} exactly")
+    o, i, fh, fw = wt.shape
+    folded = np.zeros((o, i, (fh - 1) * sh + kh, (fw - 1) * sw + kw))
+    for u in range(fh):
+        for v in range(fw):
+            folded[:, :, u * sh:u * sh + kh, v * sw:v * sw + kw] += scale * wt[:, :, u:u + 1,
+                                                                              v:v + 1]
+    return {**layer, "weight": folded,
+            "stride": [layer["stride"][0] * sh, layer["stride"][1] * sw],
+            "padding": [layer["padding"][0] * sh, layer["padding"][1] * sw]}
+
+
+def _conv_out(layer: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+    nir = _nir()
+    conv = nir.Conv2d(input_shape=np.array(shape[1:]), weight=layer["weight"],
+                      stride=np.array(layer["stride"]), padding=np.array(layer["padding"]),
+                      dilation=np.array(layer["dilation"]), groups=layer["groups"],
+                      bias=np.zeros(layer["weight"].shape[0]))
+    return tuple(int(v) for v in conv.output_type["output"])
+
+
+def graph_dt(graph: Any) -> Optional[float]:
+    """The time step a graph states (its metadata's ``dt``), if any."""
+    meta = getattr(graph, "metadata", None) or {}
+    return float(meta["dt"]) if "dt" in meta else None
 
 
 def layers_from_graph(graph: Any, dt: Optional[float] = None
                       ) -> tuple[list[dict[str, Any]], tuple[int, ...], bool, float]:
-    """``(layers, input shape (C, H, W), conv input, dt)`` of a NIR chain, with gains and
-    per-neuron thresholds folded into the weights and one threshold for every layer."""
+    """``(layers, input shape (C, H, W), conv input, dt)`` of a NIR chain: pooling folded
+    into the next weight layer, gains and per-neuron thresholds folded into the weights
+    (and biases), one threshold for every layer, each layer with its own decays."""
     nir = _nir()
     meta = getattr(graph, "metadata", None) or {}
-    dt = float(dt if dt is not None else meta.get("dt", DT))
+    dt = float(dt if dt is not None else graph_dt(graph) or DT)
     if not (math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive time step, got {dt}")
     order = _chain(graph)
@@ -249,6 +367,7 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
     input_shape = shape if conv_input else (shape[0], 1, 1)
     layers: list[dict[str, Any]] = []
     pending: Optional[tuple[str, dict[str, Any]]] = None
+    pool: Optional[dict[str, Any]] = None
     for name in order[1:-1]:
         node = graph.nodes[name]
         if isinstance(node, nir.Flatten):
@@ -256,6 +375,13 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
                 raise NIRError(f"node {name!r}: Flatten between {pending[0]!r} and its neuron")
             layers.append({"kind": "flatten"})
             shape = (int(np.prod(shape)),)
+        elif isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+            if pending:
+                raise NIRError(f"node {name!r}: pooling between {pending[0]!r} and its neuron")
+            if pool:
+                raise NIRError(f"node {name!r}: two poolings in a row are not supported")
+            pool = _pool_of(name, node, shape)
+            shape = pool["shape"]
         elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
             if pending:
                 raise NIRError(f"node {name!r} follows {pending[0]!r} without a neuron "
@@ -267,21 +393,26 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
             if (layer["kind"] == "dense" and len(shape) != 1) or want != have:
                 raise NIRError(f"node {name!r}: weight {tuple(layer['weight'].shape)} does "
                                f"not fit its input of shape {shape}")
+            out_shape = ((layer["weight"].shape[0],) if layer["kind"] == "dense"
+                         else _conv_out(layer, shape))
+            if pool:
+                layer = _fold_pool(pool, layer)
+                if layer["kind"] == "dense":  # the flatten before it now sees the full map
+                    shape = (int(np.prod(pool["in_shape"])),)
+                else:
+                    shape = pool["in_shape"]
+                    if _conv_out(layer, shape) != out_shape:
+                        raise NIRError(f"node {pool['name']!r}: cannot be folded into "
+                                       f"{name!r} exactly")
+                pool = None
+            layer["shape"] = out_shape
             pending = (name, layer)
-        elif isinstance(node, (nir.CubaLIF, nir.LIF)):
+        elif isinstance(node, (nir.CubaLIF, nir.LIF, nir.IF)):
             if pending is None:
                 raise NIRError(f"node {name!r}: a neuron without a weight node before it")
             wname, layer = pending
+            out_shape = layer.pop("shape")
             neuron = _neuron_of(name, node, dt)
-            if layer["kind"] == "dense":
-                out_shape = (layer["weight"].shape[0],)
-            else:
-                conv = nir.Conv2d(input_shape=np.array(shape[1:]), weight=layer["weight"],
-                                  stride=np.array(layer["stride"]),
-                                  padding=np.array(layer["padding"]),
-                                  dilation=np.array(layer["dilation"]), groups=layer["groups"],
-                                  bias=np.zeros(layer["weight"].shape[0]))
-                out_shape = tuple(int(v) for v in conv.output_type["output"])
             if int(np.prod(neuron["shape"])) != int(np.prod(out_shape)):
                 raise NIRError(f"node {name!r}: {int(np.prod(neuron['shape']))} neurons, but "
                                f"{wname!r} gives {int(np.prod(out_shape))} outputs")
@@ -292,32 +423,38 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
                     raise NIRError(f"node {name!r}: thresholds or gains differ within a "
                                    f"channel of a convolution")
                 gain, thr = gain[:, 0, 0], thr[:, 0, 0]
+            if layer["bias"] is not None and neuron["current_decay"] != 1:
+                raise NIRError(
+                    f"node {wname!r}: its bias feeds {name!r}, whose synaptic current decays "
+                    f"(tau_syn); Loihi adds a bias to the membrane, which equals a bias "
+                    f"into the current only when the current does not persist (IF, LIF): "
+                    f"this graph's trained biases cannot run exactly on Loihi")
             layer.update(gain=gain, own_threshold=thr, current_decay=neuron["current_decay"],
                          voltage_decay=neuron["voltage_decay"], shape=out_shape)
             layers.append(layer)
             pending, shape = None, out_shape
         else:
             raise NIRError(f"node {name!r}: {type(node).__name__} is not supported (supported: "
-                           f"Input, Affine, Linear, Conv2d, Flatten, CubaLIF, LIF, Output)")
+                           f"{', '.join(SUPPORTED)})")
     if pending is not None:
         raise NIRError(f"node {pending[0]!r} is not followed by a neuron")
+    if pool is not None:
+        raise NIRError(f"node {pool['name']!r}: pooling must be followed by a weight layer "
+                       f"(it is folded into it)")
     weighted = [l for l in layers if l["kind"] != "flatten"]
     if not weighted:
         raise NIRError("the graph has no weight and neuron nodes")
-    for key in ("current_decay", "voltage_decay"):
-        if len({round(l[key], 12) for l in weighted}) > 1:
-            raise NIRError(f"layers differ in {key}; lava-sast nets share one pair of decays")
     _common_threshold(weighted, keep=meta.get("source") == CONVENTION["source"])
     return layers, input_shape, conv_input, dt
 
 
 def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
     """Give every layer one threshold: fold each neuron's input gain and threshold into its
-    incoming weights (row ``i`` times ``gain_i * T / threshold_i``), with ``T`` on SLAYER's
-    1/64 grid and as large as the weights allow (the largest fills the 8-bit range, so the
-    integer grid resolves the weights as finely as it can).  With ``keep`` (a lava-sast
-    export), a graph whose layers share a threshold, with unit gains and weights in range,
-    keeps its weights and threshold exactly."""
+    incoming weights and bias (row ``i`` times ``gain_i * T / threshold_i``), with ``T``
+    on SLAYER's 1/64 grid and as large as the weights allow (the largest fills the 8-bit
+    range, so the integer grid resolves the weights as finely as it can).  With ``keep`` (a
+    lava-sast export), a graph whose layers share a threshold, with unit gains and weights
+    in range, keeps its weights and threshold exactly."""
     thresholds = np.concatenate([l["own_threshold"].reshape(-1) for l in weighted])
     gains = np.concatenate([l["gain"].reshape(-1) for l in weighted])
     biggest = max(float(np.abs(l["weight"]).max()) for l in weighted)
@@ -327,45 +464,57 @@ def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
         for l in weighted:
             l["threshold"] = t0
         return
-    folded = [l["weight"] * (l["gain"] / l["own_threshold"]).reshape(
-        -1, *[1] * (l["weight"].ndim - 1)) for l in weighted]
+    factors = [(l["gain"] / l["own_threshold"]).reshape(-1) for l in weighted]
+    folded = [l["weight"] * f.reshape(-1, *[1] * (l["weight"].ndim - 1))
+              for l, f in zip(weighted, factors)]
     top = max(float(np.abs(w).max()) for w in folded)
     t = min(math.floor(64 * MAX_WEIGHT / max(top, 1e-30)), 2 ** 17) / 64
     if t < 1 / 64:
         raise NIRError(f"weights up to {top:g} times the threshold do not fit Loihi's "
                        f"8-bit weights")
-    for l, w in zip(weighted, folded):
+    for l, w, f in zip(weighted, folded, factors):
         l["weight"], l["threshold"] = w * t, t
+        if l["bias"] is not None:
+            l["bias"] = l["bias"] * f * t
 
 
 def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
     """A :class:`SastNetwork` (hard spikes, full-precision weights) computing ``graph``."""
     layers, input_shape, conv_input, _ = layers_from_graph(graph, dt)
     weighted = [l for l in layers if l["kind"] != "flatten"]
+    first = weighted[0]
+    shared = {"current_decay": first["current_decay"], "voltage_decay": first["voltage_decay"]}
     arch = []
     for l in layers:
         if l["kind"] == "flatten":
             arch.append({"type": "flatten"})
-        elif l["kind"] == "dense":
-            arch.append({"type": "dense", "out": int(l["weight"].shape[0])})
+            continue
+        if l["kind"] == "dense":
+            entry = {"type": "dense", "out": int(l["weight"].shape[0])}
         else:
             if l["dilation"] != [1, 1] or l["groups"] != 1 or l["stride"][0] != l["stride"][1] \
                     or l["padding"][0] != l["padding"][1] \
                     or l["weight"].shape[2] != l["weight"].shape[3]:
-                raise NIRError("a Conv2d with dilation, groups or unequal stride, padding or "
-                               "kernel sides is not supported")
-            arch.append({"type": "conv", "out": int(l["weight"].shape[0]),
-                         "kernel": int(l["weight"].shape[2]), "stride": l["stride"][0],
-                         "padding": l["padding"][0]})
-    first = weighted[0]
-    neuron = {**DEFAULT_NEURON, "threshold": first["threshold"],
-              "current_decay": first["current_decay"], "voltage_decay": first["voltage_decay"]}
+                raise NIRError(f"node {l['source']!r}: a Conv2d with dilation, groups or "
+                               f"unequal stride, padding or kernel sides is not supported")
+            entry = {"type": "conv", "out": int(l["weight"].shape[0]),
+                     "kernel": int(l["weight"].shape[2]), "stride": l["stride"][0],
+                     "padding": l["padding"][0]}
+        own = {k: l[k] for k in shared if l[k] != shared[k]}
+        if own:
+            entry["neuron"] = own
+        if l["bias"] is not None:
+            entry["bias"] = True
+        arch.append(entry)
+    neuron = {**DEFAULT_NEURON, "threshold": first["threshold"], **shared}
     model = SastNetwork(arch, input_shape, neuron=neuron)
     model.set_spike_mode("hard")
     with torch.no_grad():
         for b, l in zip(model.weighted_blocks(), weighted):
             w = torch.as_tensor(l["weight"], dtype=torch.float32)
             b.synapse.weight.copy_(w.reshape(b.synapse.weight.shape))
+            if l["bias"] is not None:
+                b.bias.copy_(torch.as_tensor(l["bias"], dtype=torch.float32))
     return model
 
 

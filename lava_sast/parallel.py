@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Optional, Sequence
 
@@ -24,6 +25,39 @@ RAY_HINT = "pip install 'lava-sast[ray]' (or pip install ray) into this environm
 
 class ParallelError(ValueError):
     """Ray is missing or a run failed on a worker."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where many runs train: ``workers`` at a time on a local Ray instance (1: one after
+    another, no Ray) or on the cluster at ``address``, each with ``cpus_per_run`` torch
+    threads and ``gpus_per_run`` GPUs (``None``: ``1 / workers`` when runs use CUDA)."""
+
+    workers: int = 1
+    address: Optional[str] = None
+    cpus_per_run: int = 1
+    gpus_per_run: Optional[float] = None
+
+    @property
+    def parallel(self) -> bool:
+        """Whether the runs go to Ray."""
+        return self.workers > 1 or self.address is not None
+
+    def gpus(self, device_type: str) -> float:
+        """GPUs each run declares to Ray when the runs use ``device_type``."""
+        if self.gpus_per_run is not None:
+            return self.gpus_per_run
+        return 1.0 / self.workers if device_type == "cuda" else 0.0
+
+    def check(self) -> None:
+        """``ValueError`` for counts out of range; :class:`ParallelError` when the runs
+        need Ray and it is not installed (checked before anything is written)."""
+        if self.workers < 1 or self.cpus_per_run < 1 or (self.gpus_per_run or 0) < 0:
+            raise ValueError(f"--workers and --cpus-per-run must be >= 1 and --gpus-per-run "
+                             f">= 0, got {self.workers}, {self.cpus_per_run}, "
+                             f"{self.gpus_per_run}")
+        if self.parallel:
+            require_ray(self.workers)
 
 
 def run_on_ray(task: Callable[..., dict[str, Any]],
@@ -153,4 +187,4 @@ def ray_available() -> bool:
     return True
 
 
-__all__ = ["ParallelError", "RAY_HINT", "ray_available", "require_ray", "run_on_ray"]
+__all__ = ["ParallelError", "RAY_HINT", "RayOptions", "ray_available", "require_ray", "run_on_ray"]

@@ -10,19 +10,16 @@ export) and ``report.json``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Optional, Sequence
 
-from .config import (TrainConfig, add_training_args, config_from_args, given_options,
-                     read_config_file, with_config_file)
-from .datasets import DatasetError
-from .interrupt import run_guarded
-from .trainer import CHECKPOINT, REPORT, TrainingError, train
+from netx_export.hardware_eval import hardware_metrics
 
-#: What a training command reports as a one-line error instead of a traceback.
-USER_ERRORS = (DatasetError, TrainingError, FileNotFoundError, ValueError, OSError)
+from .cli import USER_ERRORS, parse_training, training_parser
+from .config import TrainConfig
+from .interrupt import run_guarded
+from .trainer import CHECKPOINT, train
 
 SUMMARY_KEYS = ["best_epoch", "val_hard_accuracy", "val_int8_accuracy", "surrogate_accuracy",
                 "hard_accuracy", "transfer_gap", "int8_accuracy", "int4_accuracy",
@@ -31,25 +28,15 @@ SUMMARY_KEYS = ["best_epoch", "val_hard_accuracy", "val_int8_accuracy", "surroga
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool, set[str]]:
     """``(config, resume, fields set on the command line)``."""
-    p = argparse.ArgumentParser(prog="python -m lava_sast.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(p)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = p.parse_args(argv)
-    given = given_options(p, argv)
-    cfg = config_from_args(args)
-    if args.config:
-        try:
-            cfg = with_config_file(cfg, read_config_file(args.config), given)
-        except ValueError as exc:
-            p.error(str(exc))
+    p = training_parser("python -m lava_sast.train", __doc__)
+    args, cfg, given, _ = parse_training(p, argv)
     return cfg, args.resume, given
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg, resume, given = parse_args(argv)
     code, report = run_guarded(
-        lambda: train(cfg, resume, given), USER_ERRORS,
+        lambda: train(cfg, resume, given, hardware=hardware_metrics), USER_ERRORS,
         f"{cfg.out}/{CHECKPOINT} holds the last finished epoch; continue with --resume")
     if code:
         return code
@@ -58,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if report.get(f"int{b}_error"):
             print(f"warning: INT{b} net not deployable: {report[f'int{b}_error']}",
                   file=sys.stderr)
-    files = ", ".join([CHECKPOINT, *report["networks"].values(), REPORT])
+    files = ", ".join([CHECKPOINT, *report["networks"].values(), "report.json"])
     print(f"wrote {cfg.out}/{{{files}}}; deploy {report['networks'].get('int8', 'network.net')}")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -19,25 +20,32 @@ import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader
 
-from .atomic import write_json_atomic
+from .arch import default_arch
+from .atomic import check_out_folder, write_json_atomic
 from .calibrate import calibrate_rates
 from .checkpoint import load_checkpoint, save_atomic
-from .config import RESUMABLE, TrainConfig, check_config, config_differences, resolved
+from .config import RESUMABLE, TrainConfig, config_differences, resolve, resolved
 from .datasets import BinnedDataset, fold_indices, load_dataset, train_val_indices
 from .device import module_device, resolve_device
+from .errors import TrainingError
 from .evaluate import accuracy, evaluate
 from .losses import make_loss
 from .methods import Method, get_method
 from .lock import FolderInUse, folder_lock
-from .models import SastNetwork, default_arch
+from .models import SastNetwork
 from .progress import progress
 from .sam import SAM
 
 CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
 
+#: Hardware evaluation of a trained net, wired in by the command-line entry modules
+#: (``netx_export.hardware_eval.hardware_metrics``): ``(model, test, out folder,
+#: validation, official test) -> report entries`` (INT8/INT4 files, accuracies, SynOps).
+HardwareEval = Callable[[SastNetwork, BinnedDataset, Path, Optional[BinnedDataset],
+                         Optional[BinnedDataset]], dict]
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (for example a non-finite loss)."""
+__all__ = ["CHECKPOINT", "NETWORK", "REPORT", "HardwareEval", "TrainingError", "bin_once",
+           "build_model", "load_splits", "train"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -48,8 +56,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
-    """The network of ``cfg`` (resolved) for inputs ``(C, H, W)``."""
-    cfg = resolved(cfg)
+    """The network of the resolved ``cfg`` for inputs ``(C, H, W)``."""
     if cfg.init_from:
         return model_from_nir(cfg, input_shape, num_classes)
     arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden, cfg.conv_channels)
@@ -99,6 +106,11 @@ def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset
     return full.select(train_idx), val, test
 
 
+def bin_once(cfg: TrainConfig) -> None:
+    """Bin ``cfg``'s dataset into the disk cache now, so that parallel runs only read it."""
+    load_splits(cfg)
+
+
 def official_test(cfg: TrainConfig) -> BinnedDataset:
     """The dataset's own test split (``--test-samples`` of it), the same for every run."""
     return load_dataset(cfg.dataset, cfg.data_dir, "test", cfg.bin_us, cfg.n_bins,
@@ -108,8 +120,7 @@ def official_test(cfg: TrainConfig) -> BinnedDataset:
 
 def check_out(out: Path, resume: bool) -> None:
     """Refuse an ``--out`` that is a file, or that holds a run while ``resume`` is off."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+    check_out_folder(out)
     if not resume and ((out / CHECKPOINT).exists() or (out / REPORT).exists()):
         raise ValueError(f"--out {out} already holds a run; pass --resume to continue it "
                          f"or choose another folder")
@@ -163,7 +174,8 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
 
 def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
             val: Optional[BinnedDataset], history: list[dict], best: dict[str, Any],
-            epoch_seconds: list[float], out: Path) -> dict[str, Any]:
+            epoch_seconds: list[float], out: Path,
+            hardware: Optional[HardwareEval]) -> dict[str, Any]:
     sur = evaluate(model, test, "surrogate")
     hard = evaluate(model, test, "hard")
     report: dict[str, Any] = {
@@ -174,6 +186,7 @@ def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
         "seed": cfg.seed,
         "beta": cfg.beta,
         "threshold": cfg.threshold, "lr": cfg.lr, "qat_bits": cfg.qat_bits,
+        "warmup_unfinished": get_method(cfg.method).warmup_unfinished(cfg),
         "best_epoch": best["epoch"], "val_hard_accuracy": best.get("val_hard_accuracy"),
         "val_samples": len(val) if val is not None else 0,
         "init_factors": best.get("init_factors"),
@@ -195,9 +208,8 @@ def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
     if official is not None:
         report["official_hard_accuracy"] = accuracy(model, official, "hard")
         report["official_surrogate_accuracy"] = accuracy(model, official, "surrogate")
-    if cfg.hardware_eval:
-        from netx_export.hardware_eval import hardware_metrics
-        report.update(hardware_metrics(model, test, out, val=val, official=official))
+    if cfg.hardware_eval and hardware is not None:
+        report.update(hardware(model, test, out, val, official))
         report["networks"].update({"int8": report["int8_network"],
                                    "int4": report["int4_network"]})
     return report
@@ -244,13 +256,17 @@ def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
 
 def train(cfg: TrainConfig, resume: bool = False,
           given: Optional[set[str]] = None,
-          on_epoch: Optional[Callable[[int, dict[str, Any]], None]] = None) -> dict[str, Any]:
+          on_epoch: Optional[Callable[[int, dict[str, Any]], None]] = None,
+          hardware: Optional[HardwareEval] = None) -> dict[str, Any]:
     """Train per ``cfg``; write checkpoint, networks and report into ``cfg.out``;
     return the report.  ``on_epoch(epoch, stats)`` is called after every epoch (a tuner
-    prunes by raising from it).  With ``resume``, continue ``cfg.out/checkpoint.pt``: its own
-    settings win and only ``epochs`` may grow; a setting named in ``given`` (the
-    command line's) that differs from the run's is refused."""
-    check_config(cfg)  # before anything is written
+    prunes by raising from it).  ``hardware`` exports and scores the INT8/INT4 nets (the
+    command-line entry modules pass ``netx_export.hardware_eval.hardware_metrics``; without
+    it, or with ``cfg.hardware_eval`` off, the report has no INT metrics).  With
+    ``resume``, continue ``cfg.out/checkpoint.pt``: its own settings win and only
+    ``epochs`` may grow; a setting named in ``given`` (the command line's) that differs
+    from the run's is refused."""
+    cfg = resolve(cfg)  # checked and resolved once, before anything is written
     out = Path(cfg.out)
     check_out(out, resume)
     try:
@@ -261,7 +277,7 @@ def train(cfg: TrainConfig, resume: bool = False,
     try:
         with folder_lock(out):
             check_out(out, resume)  # again: a run may have finished in it meanwhile
-            return _train_locked(cfg, out, resume, given, on_epoch)
+            return _train_locked(cfg, out, resume, given, on_epoch, hardware)
     except FolderInUse:  # another command's folder: leave it alone
         raise
     except BaseException:
@@ -271,8 +287,8 @@ def train(cfg: TrainConfig, resume: bool = False,
 
 
 def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set[str]],
-                  on_epoch: Optional[Callable[[int, dict[str, Any]], None]]
-                  ) -> dict[str, Any]:
+                  on_epoch: Optional[Callable[[int, dict[str, Any]], None]],
+                  hardware: Optional[HardwareEval]) -> dict[str, Any]:
     """:func:`train`'s work, inside the folder's lock."""
     ckpt_path = out / CHECKPOINT
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
@@ -280,9 +296,14 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         _check_resume(state["config"], cfg, given or set(), out)
         moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
         here = {k: getattr(cfg, k) for k in RESUMABLE - {"data_dir"}}  # this request's
-        cfg = TrainConfig.from_dict({**state["config"], **here, **moved})
-    cfg = resolved(cfg)
+        cfg = resolved(TrainConfig.from_dict({**state["config"], **here, **moved}))
     method: Method = get_method(cfg.method)
+    if method.warmup_unfinished(cfg):
+        print(f"warning: --epochs {cfg.epochs} ends inside the {cfg.beta_warmup}-epoch slope "
+              f"warm-up: no epoch trains at beta {cfg.beta:g} (the last at "
+              f"{method.beta_at(cfg, cfg.epochs):.3g}), and the reported net is the last "
+              f"epoch's; train more than {cfg.beta_warmup} epochs or lower --beta-warmup",
+              file=sys.stderr, flush=True)
     generator = seed_everything(cfg.seed)
     ascent_gen = torch.Generator().manual_seed(cfg.seed + 1)
     train_set, val_set, test_set = load_splits(cfg)
@@ -345,6 +366,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         model.load_state_dict(best["model"])
     method.start_epoch(model, cfg, best["epoch"])
     model.export_hdf5(out / NETWORK)
-    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out)
+    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out,
+                     hardware)
     write_json_atomic(out / REPORT, report)
     return report

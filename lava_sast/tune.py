@@ -19,7 +19,6 @@ slayer-sam --trials 16 --epochs 15 --out runs/tune``
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -29,12 +28,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .atomic import write_json_atomic, write_text_atomic
-from .config import TrainConfig, add_training_args, check_config, config_from_args
-from .defaults import METHOD_ALIASES
+from netx_export.hardware_eval import hardware_metrics
+
+from .atomic import check_out_folder, write_json_atomic, write_text_atomic
+from .cli import (USER_ERRORS, add_parallel_args, config_from_args, positive_int, ray_options,
+                  training_parser)
+from .config import TrainConfig, resolve
 from .interrupt import run_guarded
-from .methods import get_method
-from .train import USER_ERRORS
+from .methods import canonical_name, get_method
+from .parallel import RayOptions
+from .trainer import TrainingError, bin_once, train
 
 DB = "tune.db"
 OBJECTIVES = {"int8": "val_int8_accuracy", "int4": "val_int4_accuracy",
@@ -54,32 +57,39 @@ def require_optuna() -> Any:
     return optuna
 
 
-def storage(out: Path) -> Any:
-    """The RDB storage on ``OUT/tune.db``, with heartbeats so that a killed trial is
-    failed and retried with the same settings."""
+def open_storage(out: Path) -> Any:
+    """The RDB storage on ``OUT/tune.db`` (opened once per process), with heartbeats so
+    that a killed trial is failed and retried with the same settings.  A file that is not
+    an Optuna database is a :class:`TuneError` naming it; the file is left as it is."""
     optuna = require_optuna()
+    db = (out / DB).resolve()
     with warnings.catch_warnings():  # heartbeats are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            f"sqlite:///{(out / DB).resolve()}", heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(
-                max_retry=2),
-            engine_kwargs={"connect_args": {"timeout": 60}})
+        try:
+            return optuna.storages.RDBStorage(
+                f"sqlite:///{db}", heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=2),
+                engine_kwargs={"connect_args": {"timeout": 60}})
+        except Exception as exc:  # SQLAlchemy's DatabaseError, Optuna's version checks
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise TuneError(f"{db} is not a readable Optuna database ({type(exc).__name__}: "
+                            f"{first[:160]}); it was left as it is: move it away to start "
+                            f"over") from None
 
 
 def study_name(cfg: TrainConfig, method: str) -> str:
     return f"{cfg.dataset}-{method}"
 
 
-def open_study(out: Path, cfg: TrainConfig, method: str, synops: bool,
+def open_study(storage: Any, cfg: TrainConfig, method: str, synops: bool,
                worker: int = 0) -> Any:
-    """The method's study in ``OUT/tune.db``; each worker samples with its own seed
+    """The method's study in ``storage``; each worker samples with its own seed
     (``seed * 1000 + worker``), so that workers sharing the study draw different trials."""
     optuna = require_optuna()
     directions = ["maximize", "minimize"] if synops else ["maximize"]
     return optuna.create_study(
-        storage=storage(out), study_name=study_name(cfg, method), load_if_exists=True,
+        storage=storage, study_name=study_name(cfg, method), load_if_exists=True,
         directions=directions, sampler=optuna.samplers.TPESampler(seed=cfg.seed * 1000 + worker),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3))
 
@@ -95,15 +105,13 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
                  synops: bool) -> Any:
     """The Optuna objective: train one trial's settings into ``OUT/<method>/trial_<n>``."""
     optuna = require_optuna()
-    from .trainer import TrainingError, train
 
     def run(trial: Any) -> Any:
-        settings = get_method(method).search_space(trial)
+        settings = get_method(method).search_space(trial, base.epochs)
         trial.set_user_attr("settings", settings)  # as drawn, whatever the space becomes
-        cfg = replace(base, method=method, **settings,
-                      out=str(out / method / f"trial_{trial.number:04d}"),
-                      hardware_eval=objective != "hard" or synops)
-        check_config(cfg)
+        cfg = resolve(replace(base, method=method, **settings,
+                              out=str(out / method / f"trial_{trial.number:04d}"),
+                              hardware_eval=objective != "hard" or synops))
 
         def prune(epoch: int, stats: dict[str, Any]) -> None:
             if synops or "val_hard_accuracy" not in stats:
@@ -113,7 +121,7 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         try:
-            report = train(cfg, on_epoch=prune)
+            report = train(cfg, on_epoch=prune, hardware=hardware_metrics)
         except TrainingError as exc:  # a diverged trial scores 0 (it still counts)
             trial.set_user_attr("error", str(exc))
             return (0.0, 0.0) if synops else 0.0
@@ -130,13 +138,13 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
     return run
 
 
-def tune_method(base: TrainConfig, method: str, out: Path, trials: int, objective: str,
-                synops: bool, worker: int = 0) -> int:
+def tune_method(storage: Any, base: TrainConfig, method: str, out: Path, trials: int,
+                objective: str, synops: bool, worker: int = 0) -> int:
     """Run trials of ``method`` until its study holds ``trials`` finished ones; returns
     how many this call ran."""
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(out, base, method, synops, worker)
+    study = open_study(storage, base, method, synops, worker)
     ran = 0
     while finished(study) < trials:
         study.optimize(objective_fn(base, method, out, objective, synops), n_trials=1)
@@ -153,7 +161,8 @@ def tune_task(cfg: dict[str, Any], methods: list[str], out: str, trials: int,
     import torch
     torch.set_num_threads(threads)
     base = TrainConfig.from_dict(cfg)
-    return {m: tune_method(base, m, Path(out), trials, objective, synops, worker)
+    storage = open_storage(Path(out))
+    return {m: tune_method(storage, base, m, Path(out), trials, objective, synops, worker)
             for m in methods}
 
 
@@ -166,20 +175,19 @@ def budget(study: Any, trials: int) -> list[Any]:
     return sorted(ended, key=lambda t: (t.datetime_complete, t.number))[:trials]
 
 
-def best_settings(out: Path, base: TrainConfig, methods: Sequence[str], synops: bool,
-                  trials: int) -> dict[str, Any]:
+def best_settings(studies: dict[str, Any], trials: int, epochs: int) -> dict[str, Any]:
     """Each method's best trial within its budget: its settings (as :class:`TrainConfig`
     fields) and value."""
     optuna = require_optuna()
     best: dict[str, Any] = {}
-    for m in methods:
-        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+    for m, study in studies.items():
         done = [t for t in budget(study, trials) if t.state.name == "COMPLETE"]
         if not done:
             continue
         top = max(done, key=lambda t: t.values[0])
         space = (top.user_attrs.get("settings")
-                 or get_method(m).search_space(optuna.trial.FixedTrial(top.params)))
+                 or get_method(m).search_space(optuna.trial.FixedTrial(top.params),
+                                               epochs))
         best[m] = {"settings": space, "value": top.values[0], "trial": top.number,
                    "params": top.params, "report": top.user_attrs.get("report"),
                    "trials": len(budget(study, trials))}
@@ -188,17 +196,20 @@ def best_settings(out: Path, base: TrainConfig, methods: Sequence[str], synops: 
 
 def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objective: str,
                   synops: bool, command: str, trials: int) -> dict[str, Any]:
-    """``best.json``, ``trials.csv`` and ``tuning.png``."""
+    """``best.json``, ``trials.csv`` and ``tuning.png`` (the storage opened once, each
+    method's study loaded once)."""
     optuna = require_optuna()
-    best = best_settings(out, base, methods, synops, trials)
+    storage = open_storage(out)
+    studies = {m: optuna.load_study(study_name=study_name(base, m), storage=storage)
+               for m in methods}
+    best = best_settings(studies, trials, base.epochs)
     write_json_atomic(out / "best.json", {
         "command": command, "objective": OBJECTIVES[objective], "dataset": base.dataset,
         "epochs": base.epochs, "seed": base.seed, "trials": trials,
         "methods": {m: b["settings"] for m, b in best.items()},
         "best": best})
     rows = []
-    for m in methods:
-        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+    for m, study in studies.items():
         counted = {t.number for t in budget(study, trials)}
         rows += [{"method": m, "number": t.number, "state": t.state.name,
                   "counted": t.number in counted,
@@ -211,19 +222,17 @@ def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objectiv
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out / "trials.csv", buf.getvalue())
-    plot(out, base, methods, synops, trials)
+    plot(out, studies, synops, trials)
     return best
 
 
-def plot(out: Path, base: TrainConfig, methods: Sequence[str], synops: bool,
-         trials: int) -> None:
+def plot(out: Path, studies: dict[str, Any], synops: bool, trials: int) -> None:
+    """``tuning.png``: best validation accuracy by trial, or the Pareto fronts."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    optuna = require_optuna()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for m in methods:
-        study = optuna.load_study(study_name=study_name(base, m), storage=storage(out))
+    for m, study in studies.items():
         done = [t for t in budget(study, trials) if t.state.name == "COMPLETE"]
         if synops:
             ax.scatter([t.values[1] for t in done], [100 * t.values[0] for t in done],
@@ -250,51 +259,44 @@ def plot(out: Path, base: TrainConfig, methods: Sequence[str], synops: bool,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lava_sast.tune", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(p, many=True)
+    p = training_parser("python -m lava_sast.tune", __doc__, many=True)
     p.set_defaults(method=["surrogate", "sast", "slayer", "slayer-sam"], seed=[0])
-    p.add_argument("--trials", type=int, required=True,
+    p.add_argument("--trials", type=positive_int, required=True,
                    help="each method's total number of trials (a resumed study runs only "
                         "the missing ones)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="int8",
                    help="validation accuracy to maximise: int8 / int4 (emulator) or hard")
     p.add_argument("--synops", action="store_true",
                    help="also minimise SynOps per sample (two objectives; Pareto plot)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="tuning processes on a local Ray instance, sharing OUT/tune.db")
-    p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="run the workers on an existing Ray cluster")
-    p.add_argument("--cpus-per-run", type=int, default=1, help="torch threads of each worker")
+    add_parallel_args(p)
     a = p.parse_args(argv)
     out = Path(a.out)
-    if a.trials < 1 or a.workers < 1 or a.cpus_per_run < 1:
-        p.error(f"--trials, --workers and --cpus-per-run must be >= 1, got {a.trials}, "
-                f"{a.workers}, {a.cpus_per_run}")
     if len(a.seed) != 1:
         p.error(f"--seed takes one seed for tuning, got {a.seed}")
-    methods = [METHOD_ALIASES.get(m, m) for m in dict.fromkeys(a.method)]
+    methods = [canonical_name(m) for m in dict.fromkeys(a.method)]
     base = config_from_args(a, method=methods[0], seed=a.seed[0], rho=None)
+    ray: RayOptions = ray_options(a)
     command = "python -m lava_sast.tune " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def run() -> dict[str, Any]:
         for m in methods:
-            check_config(replace(base, method=m))
+            resolve(replace(base, method=m))
         require_optuna()
-        if out.exists() and not out.is_dir():
-            raise TuneError(f"--out {out} is a file, not a folder")
+        check_out_folder(out)
+        ray.check()
         out.mkdir(parents=True, exist_ok=True)
-        from .trainer import load_splits
-        load_splits(base)  # bin once, so that workers only read the disk cache
-        if a.workers > 1 or a.ray_address:
+        open_storage(out)  # a broken tune.db is named before any trial runs
+        bin_once(base)
+        if ray.parallel:
             from .parallel import run_on_ray
             tasks = [(w, (base.as_dict(), methods, str(out), a.trials, a.objective,
-                          a.synops, a.cpus_per_run, w), f"worker {w}")
-                     for w in range(a.workers)]
-            run_on_ray(tune_task, tasks, a.workers, a.ray_address, a.cpus_per_run)
+                          a.synops, ray.cpus_per_run, w), f"worker {w}")
+                     for w in range(ray.workers)]
+            run_on_ray(tune_task, tasks, ray.workers, ray.address, ray.cpus_per_run,
+                       ray.gpus("cpu"))
         else:
             tune_task(base.as_dict(), methods, str(out), a.trials, a.objective, a.synops,
-                      a.cpus_per_run)
+                      ray.cpus_per_run)
         return write_outputs(out, base, methods, a.objective, a.synops, command, a.trials)
 
     code, best = run_guarded(run, USER_ERRORS + (TuneError,),

@@ -12,13 +12,26 @@ from .emulate import input_shape_of
 from .netx_model import IntNetwork
 
 
+def binning_for(net: IntNetwork, bin_us: Optional[int] = None,
+                n_bins: Optional[int] = None) -> tuple[Optional[int], Optional[int]]:
+    """``(bin_us, n_bins)`` to bin a dataset for ``net``: those given, else the binning the
+    net's file records (``None``: the dataset's own)."""
+    if bin_us is not None:
+        return bin_us, n_bins
+    recorded = net.binning or {}
+    return recorded.get("bin_us"), n_bins if n_bins is not None else recorded.get("n_bins")
+
+
 def load_checked(net: IntNetwork, dataset: str, data_dir: Optional[str], split: str,
                  samples: Optional[int], cache_dir: Optional[str] = None,
-                 download: bool = False) -> BinnedDataset:
-    """The ``split`` of ``dataset`` (``samples``: a class-stratified subset) after checking
-    that it fits ``net``: inputs per time bin and classes; raises :class:`DatasetError`."""
-    data = load_dataset(dataset, data_dir, split, max_samples=samples, cache_dir=cache_dir,
-                        download=download)
+                 download: bool = False, bin_us: Optional[int] = None,
+                 n_bins: Optional[int] = None) -> BinnedDataset:
+    """The ``split`` of ``dataset`` (``samples``: a class-stratified subset), binned as the
+    net's file records unless ``bin_us`` / ``n_bins`` are given, after checking that it
+    fits ``net``: inputs per time bin and classes; raises :class:`DatasetError`."""
+    bin_us, n_bins = binning_for(net, bin_us, n_bins)
+    data = load_dataset(dataset, data_dir, split, bin_us, n_bins, max_samples=samples,
+                        cache_dir=cache_dir, download=download)
     shape = input_shape_of(net)
     per_bin = data.sample_shape[:-1]
     if int(np.prod(per_bin)) != int(np.prod(shape)):
@@ -35,9 +48,11 @@ def load_checked(net: IntNetwork, dataset: str, data_dir: Optional[str], split: 
 
 def load_inputs(net: IntNetwork, dataset: str, data_dir: Optional[str], split: str,
                 samples: Optional[int], cache_dir: Optional[str] = None,
-                download: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+                download: bool = False, bin_us: Optional[int] = None,
+                n_bins: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``(spikes [N, *input, T], labels, T)`` for ``net`` (all in memory: for Lava runs)."""
-    data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download)
+    data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download, bin_us,
+                        n_bins)
     steps = data.sample_shape[-1]
     spikes = data.spikes.float().reshape(len(data), *input_shape_of(net), steps)
     return spikes, data.labels, steps

@@ -65,18 +65,21 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
             n = b.neuron
             w, shift = quantize_weight(used, weight_bits, _min_shift(n, full_range))
             scale = 2 ** max(-shift, 0)  # the layer's weights and threshold both x scale
-            b.synapse.weight.copy_(w * scale)
+            b.synapse.weight.copy_(w * scale + 0.0)  # + 0.0: no negative zeros in the file
             b.synapse.pre_hook_fx = _grid_hook
             n._threshold = n._threshold * scale
+            if getattr(b, "bias", None) is not None:  # on the hdf5 grid, scaled as the weights
+                b.bias.copy_(torch.round(b.bias * 64) / 64 * scale)
             n.current_decay.fill_(quantize_decay(float(n.current_decay), decay_levels))
             n.voltage_decay.fill_(quantize_decay(float(n.voltage_decay), decay_levels))
             levels = int(torch.unique(w).numel())
+            before = int(torch.unique(used).numel())  # a 1x1 layer has one level to start with
             err = float((w - used).norm() / used.norm().clamp(min=1e-12))
             info.append({"layer": i, "weight_bits": weight_bits, "shift": shift,
                          "threshold_scale": scale, "levels": levels, "relative_error": err,
                          "iDecay": int(n.cx_current_decay),
                          "vDecay": int(n.cx_voltage_decay), "vThMant": int(n.v_th_mant)})
-            if levels < MIN_LEVELS:
+            if levels < min(MIN_LEVELS, before):
                 warnings.warn(f"layer {i} keeps only {levels} weight level(s) at "
                               f"{weight_bits} bits (relative error {err:.2f}): the "
                               f"deployed layer is close to dead", DegenerateLayerWarning,
@@ -85,10 +88,12 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
 
 
 def export_network(model: SastNetwork, path: str | Path, weight_bits: int = 8,
-                   decay_levels: Optional[str] = None, full_range: bool = False) -> list[dict]:
-    """Write ``model`` as NetX hdf5 with ``weight_bits``-bit weights; returns layer facts."""
+                   decay_levels: Optional[str] = None, full_range: bool = False,
+                   binning: Optional[dict] = None) -> list[dict]:
+    """Write ``model`` as NetX hdf5 with ``weight_bits``-bit weights and, when given, the
+    input ``binning`` it expects (``bin_us``, ``n_bins``, ``frames``); returns layer facts."""
     q, info = quantized_copy(model, weight_bits, decay_levels, full_range)
-    q.export_hdf5(path)
+    q.export_hdf5(path, binning)
     return info
 
 

@@ -1,4 +1,5 @@
-"""INT8 / INT4 hardware-aware metrics for training reports (emulator, whole split)."""
+"""INT8 / INT4 hardware-aware metrics for training reports (emulator, whole split), and
+training with them: the hook :func:`lava_sast.trainer.train` takes from the command line."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,11 @@ from typing import Any, Optional
 
 import torch
 
+from lava_sast.config import TrainConfig
 from lava_sast.datasets import BinnedDataset
+from lava_sast.trainer import train
 from lava_sast.device import module_device
-from lava_sast.models import SastNetwork
+from lava_sast.models import SastNetwork, binning_of
 
 from .emulate import emulate_dataset
 from .export import export_network
@@ -21,9 +24,9 @@ def _emulated_accuracy(net, data: BinnedDataset, device: torch.device) -> tuple[
 
 
 def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
-                     bits: tuple[int, ...] = (8, 4),
                      val: Optional[BinnedDataset] = None,
-                     official: Optional[BinnedDataset] = None) -> dict[str, Any]:
+                     official: Optional[BinnedDataset] = None,
+                     bits: tuple[int, ...] = (8, 4)) -> dict[str, Any]:
     """Export ``model`` at each weight width into ``out/network_int{b}.net`` and
     report emulator accuracy, per-sample predictions and SynOps on ``test`` (and accuracy
     on ``val``, and on ``official`` as ``official_int{b}_accuracy``: the dataset's own
@@ -34,7 +37,7 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
     device = module_device(model)
     for b in bits:
         path = Path(out) / f"network_int{b}.net"
-        info = export_network(model, path, weight_bits=b)
+        info = export_network(model, path, weight_bits=b, binning=binning_of(test.spec))
         result[f"int{b}_layers"] = info
         result[f"int{b}_network"] = path.name
         try:
@@ -53,3 +56,9 @@ def hardware_metrics(model: SastNetwork, test: BinnedDataset, out: str | Path,
         if official is not None:
             result[f"official_int{b}_accuracy"] = _emulated_accuracy(net, official, device)[0]
     return result
+
+
+def train_and_deploy(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
+    """:func:`lava_sast.trainer.train` with the INT8/INT4 export and emulator scores in its
+    report (what ``python -m lava_sast.train`` runs)."""
+    return train(cfg, hardware=hardware_metrics, **kwargs)

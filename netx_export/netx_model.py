@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 import lava_sast  # noqa: F401  (compat hook before lava imports)
+from lava_sast.models import input_binning
 from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
 from lava.utils.weightutils import SignMode, clip_weights, truncate_weights
 
@@ -54,6 +55,7 @@ class IntNetwork:
     layers: list[IntLayer] = field(default_factory=list)
     input_shape: Optional[tuple[int, ...]] = None   # (C, H, W) for conv-first nets
     flatten_before: list[int] = field(default_factory=list)
+    binning: dict = field(default_factory=dict)  # the input binning the file records
 
     @property
     def input_size(self) -> int:
@@ -95,6 +97,25 @@ def _lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.asarray(w, dtype=np.int64), int(exp), int(bits)
 
 
+@dataclass
+class NetxLayer:
+    """One layer as a NetX hdf5 file stores it (what ``netx.hdf5.Network`` reads): the
+    weight as stored (integers, 64 per unit of SLAYER weight), the CUBA neuron's integer
+    parameters and, for convolutions, their geometry."""
+
+    kind: str                                  # 'input', 'flatten', 'dense' or 'conv'
+    shape: tuple[int, ...] = ()
+    weight: Optional[np.ndarray] = None
+    vth: int = 0
+    i_decay: int = 0
+    v_decay: int = 0
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    bias: Optional[np.ndarray] = None
+
+
 def _neuron(cfg: NetDict, path: str, i: int) -> tuple[int, int, int]:
     try:
         n = cfg["neuron"]
@@ -106,8 +127,53 @@ def _neuron(cfg: NetDict, path: str, i: int) -> tuple[int, int, int]:
     return int(n["vThMant"]), int(n["iDecay"]), int(n["vDecay"])
 
 
-def load_int_network(path: str | os.PathLike) -> IntNetwork:
-    """Read ``path`` (NetX hdf5) into an :class:`IntNetwork`."""
+def _pair(value) -> tuple[int, int]:
+    return tuple(int(v) for v in np.broadcast_to(value, 2))
+
+
+def read_input(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    if "neuron" in cfg.keys():
+        raise NetworkFileError(f"{path}: input layers with neurons are not supported")
+    return NetxLayer("input", tuple(int(v) for v in cfg["shape"]))
+
+
+def read_flatten(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    return NetxLayer("flatten")
+
+
+def read_dense(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    """A ``dense`` layer (NetX's ``create_dense`` reads the same fields)."""
+    if "delay" in cfg.keys():
+        raise NetworkFileError(f"{path}: layer {i} has axonal delays (not supported)")
+    vth, i_decay, v_decay = _neuron(cfg, path, i)
+    _check_weights(path, i)
+    shape = tuple(int(v) for v in np.atleast_1d(cfg["shape"]))
+    w = cfg["weight"]
+    if w.ndim == 1:
+        w = w.reshape(int(np.prod(shape)), -1)
+    return NetxLayer("dense", shape, w, vth, i_decay, v_decay,
+                     bias=cfg["bias"] if "bias" in cfg.keys() else None)
+
+
+def read_conv(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    """A ``conv`` layer (NetX's ``create_conv`` reads the same fields)."""
+    vth, i_decay, v_decay = _neuron(cfg, path, i)
+    _check_weights(path, i)
+    w = np.asarray(cfg["weight"], dtype=np.float64)
+    return NetxLayer("conv", tuple(int(v) for v in cfg["shape"]), w.reshape(w.shape[:4]),
+                     vth, i_decay, v_decay, stride=_pair(cfg["stride"]),
+                     padding=_pair(cfg["padding"]), dilation=_pair(cfg["dilation"]),
+                     groups=int(cfg["groups"]))
+
+
+#: One reader per NetX layer type.
+READERS = {"input": read_input, "flatten": read_flatten, "dense": read_dense,
+           "conv": read_conv}
+
+
+def read_layers(path: str | os.PathLike) -> list[NetxLayer]:
+    """Every layer of the NetX hdf5 file at ``path``, as stored; :class:`NetworkFileError`
+    names the file and layer that cannot be read or deployed."""
     path = str(path)
     if not Path(path).is_file():
         raise NetworkFileError(f"network file {path} does not exist")
@@ -117,45 +183,39 @@ def load_int_network(path: str | os.PathLike) -> IntNetwork:
         n_layers = len(layers_cfg)
     except Exception as exc:
         raise NetworkFileError(f"{path}: not an hdf5 network NetX can read ({exc})") from exc
-    net = IntNetwork(path=path)
+    layers = []
     for i in range(n_layers):
         try:
             layer = layers_cfg[i]
             kind = layer["type"]
         except Exception as exc:
             raise NetworkFileError(f"{path}: layer {i} is unreadable ({exc})") from exc
-        if kind == "input":
-            if "neuron" in layer.keys():
-                raise NetworkFileError(f"{path}: input layers with neurons are not supported")
-            net.input_shape = tuple(int(v) for v in layer["shape"])
-        elif kind == "flatten":
-            net.flatten_before.append(len(net.layers))
-        elif kind == "dense":
-            if "delay" in layer.keys():
-                raise NetworkFileError(f"{path}: layer {i} has axonal delays (not supported)")
-            vth, i_decay, v_decay = _neuron(layer, path, i)
-            _check_weights(path, i)
-            w = layer["weight"]
-            shape = tuple(int(v) for v in np.atleast_1d(layer["shape"]))
-            if w.ndim == 1:
-                w = w.reshape(int(np.prod(shape)), -1)
-            w, exp, bits = _lava_weights(w)
-            net.layers.append(IntLayer("dense", w, exp, bits, vth, i_decay, v_decay, shape,
-                                       bias=layer["bias"] if "bias" in layer.keys() else None))
-        elif kind == "conv":
-            vth, i_decay, v_decay = _neuron(layer, path, i)
-            _check_weights(path, i)
-            w = np.asarray(layer["weight"], dtype=np.int64)
-            w = w.reshape(w.shape[:4])
-            net.layers.append(IntLayer(
-                "conv", w, 0, 8, vth, i_decay, v_decay,
-                tuple(int(v) for v in layer["shape"]),
-                stride=tuple(int(v) for v in np.broadcast_to(layer["stride"], 2)),
-                padding=tuple(int(v) for v in np.broadcast_to(layer["padding"], 2)),
-                dilation=tuple(int(v) for v in np.broadcast_to(layer["dilation"], 2)),
-                groups=int(layer["groups"])))
-        else:
+        if kind not in READERS:
             raise NetworkFileError(f"{path}: layer {i} type {kind!r} cannot be deployed")
+        layers.append(READERS[kind](layer, path, i))
+    return layers
+
+
+def load_int_network(path: str | os.PathLike) -> IntNetwork:
+    """Read ``path`` (NetX hdf5) into an :class:`IntNetwork`: the weights as Lava's
+    fixed-point models hold them."""
+    path = str(path)
+    layers = read_layers(path)
+    net = IntNetwork(path=path, binning=input_binning(path))
+    for layer in layers:
+        if layer.kind == "input":
+            net.input_shape = layer.shape
+        elif layer.kind == "flatten":
+            net.flatten_before.append(len(net.layers))
+        elif layer.kind == "dense":
+            w, exp, bits = _lava_weights(layer.weight)
+            net.layers.append(IntLayer("dense", w, exp, bits, layer.vth, layer.i_decay,
+                                       layer.v_decay, layer.shape, bias=layer.bias))
+        else:
+            net.layers.append(IntLayer(
+                "conv", layer.weight.astype(np.int64), 0, 8, layer.vth, layer.i_decay,
+                layer.v_decay, layer.shape, stride=layer.stride, padding=layer.padding,
+                dilation=layer.dilation, groups=layer.groups))
     if not net.layers:
         raise NetworkFileError(f"{path}: no weighted layers")
     if net.layers[0].kind == "conv" and net.input_shape is None:

@@ -16,80 +16,119 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import h5py
 import numpy as np
+
 
 from lava_sast.atomic import atomic_path
 from lava_sast.checkpoint import load_checkpoint, network_from_checkpoint, save_atomic
-from lava_sast.cli_types import positive_float
+from lava_sast.cli import positive_float, positive_int
 from lava_sast.interrupt import run_guarded
-from lava_sast.nir_graph import NIRError, graph_from_layers, graph_from_model, model_from_file
+from lava_sast.datasets import DATASETS, BinningSpec, default_binning
+from lava_sast.models import binning_of, input_binning
+from lava_sast.nir_graph import (NIRError, graph_from_layers, graph_from_model, model_from_file,
+                                read_graph)
 
 from .export import export_network
-from .netx_model import NetworkFileError, load_int_network
+from .netx_model import NetworkFileError, load_int_network, read_layers
 
 ERRORS = (NIRError, NetworkFileError, FileNotFoundError, ValueError, OSError)
 
 
 def graph_from_netx(path: str | Path) -> Any:
     """The NIR graph of a NetX hdf5 deploy file (weights and threshold over SLAYER's scale
-    64, decays over 4096)."""
+    64, decays over 4096), read by the same per-kind readers as the emulator's loader."""
     net = load_int_network(path)  # checks the file, names its problems
     layers: list[dict[str, Any]] = []
-    with h5py.File(path, "r") as f:
-        groups = [f["layer"][k] for k in sorted(f["layer"], key=int)]
-        for g in groups:
-            kind = g["type"][0].decode() if g["type"].shape else g["type"][()].decode()
-            if kind == "input":
-                continue
-            if kind == "flatten":
-                layers.append({"kind": "flatten"})
-                continue
-            n = g["neuron"]
-            layer = {"kind": kind, "weight": np.asarray(g["weight"][()], np.float64) / 64,
-                     "threshold": float(n["vThMant"][()]) / 64,
-                     "current_decay": float(n["iDecay"][()]) / 4096,
-                     "voltage_decay": float(n["vDecay"][()]) / 4096}
-            if kind == "conv":
-                for key in ("stride", "padding", "dilation"):
-                    layer[key] = [int(v) for v in np.broadcast_to(g[key][()], 2)]
-                layer["groups"] = int(g["groups"][()])
-            layers.append(layer)
+    for g in read_layers(path):
+        if g.kind == "input":
+            continue
+        if g.kind == "flatten":
+            layers.append({"kind": "flatten"})
+            continue
+        layer = {"kind": g.kind, "weight": g.weight / 64, "threshold": g.vth / 64,
+                 "current_decay": g.i_decay / 4096, "voltage_decay": g.v_decay / 4096}
+        if g.bias is not None:
+            layer["bias"] = np.asarray(g.bias, np.float64).reshape(-1) / 64
+        if g.kind == "conv":
+            layer.update(stride=list(g.stride), padding=list(g.padding),
+                         dilation=list(g.dilation), groups=g.groups)
+        layers.append(layer)
     conv_input = net.input_shape is not None
     input_shape = net.input_shape if conv_input else (net.input_size, 1, 1)
     return graph_from_layers(layers, input_shape, conv_input)
 
 
+def _run_binning(state: dict[str, Any]) -> dict[str, Any]:
+    """The input binning a run trained with (its dataset's, unless it set its own)."""
+    cfg = state.get("config") or {}
+    info = DATASETS.get(cfg.get("dataset"))
+    if info is None:
+        return {}
+    spec = BinningSpec(info.sensor_size, *default_binning(info, cfg.get("bin_us"),
+                                                          cfg.get("n_bins")))
+    return binning_of(spec)
+
+
 def export_file(source: str | Path, out: str | Path) -> Any:
-    """Write the NIR graph of a run's ``checkpoint.pt`` or a ``.net`` file to ``out``."""
+    """Write the NIR graph of a run's ``checkpoint.pt`` or a ``.net`` file to ``out``, with
+    the input binning it expects in the graph's metadata."""
     import nir
     source = Path(source)
     if source.suffix == ".net":
         graph = graph_from_netx(source)
+        binning = input_binning(source)
     else:
-        graph = graph_from_model(network_from_checkpoint(load_checkpoint(source), source))
+        state = load_checkpoint(source)
+        graph = graph_from_model(network_from_checkpoint(state, source))
+        binning = _run_binning(state)
+    if binning:
+        graph.metadata["input_binning"] = binning
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         nir.write(tmp, graph)
     return graph
 
 
-def import_file(path: str | Path, out: str | Path, dt: Optional[float] = None) -> dict:
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """A binning record read back from a NIR file (numpy scalars, bytes) as plain values."""
+    out: dict[str, Any] = {}
+    for key, value in dict(record).items():
+        value = value.item() if hasattr(value, "item") else value
+        out[str(key)] = value.decode() if isinstance(value, bytes) else value
+    return out
+
+
+def import_file(path: str | Path, out: str | Path, dt: Optional[float] = None,
+                bin_us: Optional[int] = None, n_bins: Optional[int] = None) -> dict:
     """Read the NIR graph at ``path`` and write ``out/model.pt``, ``out/network.net`` and
-    ``out/network_int8.net``; returns what was written."""
-    model = model_from_file(path, dt)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_atomic({"model_config": model.config, "model": model.state_dict(),
-                 "source": str(path)}, out / "model.pt")
-    model.export_hdf5(out / "network.net")
-    info = export_network(model, out / "network_int8.net", weight_bits=8)
+    ``out/network_int8.net``; the input binning (``bin_us``, ``n_bins``; default: the
+    graph's metadata, where it records one) goes into the deploy file.  Returns what was
+    written, with ``warnings`` (implausible decays, degenerate layers)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = read_graph(path)
+        model = model_from_file(path, dt)
+        binning = _plain((getattr(graph, "metadata", None) or {}).get("input_binning") or {})
+        if bin_us is not None:
+            binning = {"bin_us": int(bin_us), "n_bins": n_bins, "frames": "binary"}
+        elif n_bins is not None:
+            binning["n_bins"] = int(n_bins)
+        binning = {k: v for k, v in binning.items() if v is not None}
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        save_atomic({"model_config": model.config, "model": model.state_dict(),
+                     "source": str(path)}, out / "model.pt")
+        model.export_hdf5(out / "network.net", binning)
+        info = export_network(model, out / "network_int8.net", weight_bits=8, binning=binning)
     return {"model": str(out / "model.pt"), "network": str(out / "network_int8.net"),
             "layers": [{"levels": i["levels"], "shift": i["shift"]} for i in info],
-            "threshold": model.neuron_params["threshold"]}
+            "threshold": model.neuron_params["threshold"], "binning": binning,
+            "warnings": [str(w.message) for w in caught
+                         if issubclass(w.category, UserWarning)]}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -103,8 +142,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     i.add_argument("graph", help="NIR file")
     i.add_argument("--out", required=True, help="folder for model.pt and the .net files")
     i.add_argument("--dt", type=positive_float, default=None,
-                   help="time step the graph was written for (default: the graph's "
-                        "metadata, else snnTorch's 1e-4; Norse uses 1e-3)")
+                   help="time step the graph's time constants are written for (default: "
+                        "the graph's metadata, else 1e-4: snnTorch's, and the NIR paper's "
+                        "Norse graphs'); a decay that the step makes implausible is warned "
+                        "about")
+    i.add_argument("--bin-us", type=positive_int, default=None,
+                   help="input time bin the net expects, in microseconds, recorded in the "
+                        "deploy file for netx_export.run and verify (default: the graph's "
+                        "metadata, else the dataset's own binning at run time; the NIR "
+                        "paper's N-MNIST CNN takes 1 ms frames: 1000)")
+    i.add_argument("--n-bins", type=positive_int, default=None,
+                   help="time bins per sample (default: the dataset's time window)")
     a = p.parse_args(argv)
     if a.command == "export":
         code, graph = run_guarded(lambda: export_file(a.source, a.out), ERRORS,
@@ -112,11 +160,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not code:
             print(f"wrote {a.out}: {len(graph.nodes)} nodes")
         return code
-    code, done = run_guarded(lambda: import_file(a.graph, a.out, a.dt), ERRORS,
-                             "nothing was written")
+    code, done = run_guarded(lambda: import_file(a.graph, a.out, a.dt, a.bin_us, a.n_bins),
+                             ERRORS, "nothing was written")
     if not code:
+        for w in done["warnings"]:
+            print(f"warning: {w}", file=sys.stderr)
+        binning = (f"input bins of {done['binning']['bin_us']} us" if done["binning"] else
+                   "the dataset's own binning (pass --bin-us to record the graph's)")
         print(f"wrote {done['model']}, {done['network']} (threshold {done['threshold']:g}; "
-              f"levels per layer {[l['levels'] for l in done['layers']]})")
+              f"levels per layer {[l['levels'] for l in done['layers']]}; {binning})")
     return code
 
 

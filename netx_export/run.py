@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -14,23 +12,14 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from lava_sast.datasets import DATASETS, DatasetError
-
-from .data_input import load_checked, load_inputs
-from .emulate import emulate_dataset, fan_out, layer_input_shapes
-from .lava_runner import LavaRunError, run_lava
-from lava_sast.atomic import check_writable, write_json_atomic
-from lava_sast.cli_types import positive_float, positive_int
-from lava_sast.config import add_runtime_args
 from lava_sast.device import resolve_device
-from lava_sast.interrupt import run_guarded
 from lava_sast.synops import synops_per_sample
 
-from .netx_model import IntNetwork, NetworkFileError, load_int_network
-
-
-#: What a deployment command reports as a one-line error instead of a traceback.
-DEPLOY_ERRORS = (NetworkFileError, DatasetError, LavaRunError, ValueError, OSError)
+from .cli import finish, network_parser
+from .data_input import binning_for, load_checked, load_inputs
+from .emulate import emulate_dataset, fan_out, layer_input_shapes
+from .lava_runner import run_lava
+from .netx_model import IntNetwork, load_int_network
 
 
 def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
@@ -47,19 +36,22 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
                      samples: Optional[int], engine: str = "lava",
                      select_tag: str = "fixed_pt", timeout_s: float = 900.0,
                      device: str = "auto", cache_dir: Optional[str] = None,
-                     download: bool = False) -> dict[str, Any]:
+                     download: bool = False, bin_us: Optional[int] = None,
+                     n_bins: Optional[int] = None) -> dict[str, Any]:
     """Run the network and return the result dictionary written by the CLI (``device``:
-    where the emulator runs)."""
+    where the emulator runs; the input binned as the net's file records unless ``bin_us``
+    / ``n_bins`` are given)."""
     if engine not in ("lava", "emulator"):
         raise ValueError(f"unknown engine {engine!r}")
     torch_device = resolve_device(device) if engine == "emulator" else None
     net = load_int_network(path)
     if engine == "emulator":
-        data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download)
+        data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download,
+                            bin_us, n_bins)
         steps = data.sample_shape[-1]
     else:
         inputs, labels, steps = load_inputs(net, dataset, data_dir, split, samples,
-                                            cache_dir, download)
+                                            cache_dir, download, bin_us, n_bins)
     start = time.perf_counter()
     if engine == "lava":
         res = run_lava(path, inputs.numpy(), record_layers=True, select_tag=select_tag,
@@ -77,44 +69,24 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
     return {"network": str(path), "dataset": dataset, "split": split, "engine": engine,
             "backend": backend, "accuracy": float((pred == labels).float().mean()),
             "samples": int(len(labels)), "steps_per_sample": int(steps),
+            "binning": binning_for(net, bin_us, n_bins),
             "synops_per_sample": float(synops.sum()),
             "synops_per_layer": [float(v) for v in synops],
             "predictions": pred.tolist(), "seconds": seconds}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m netx_export.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("network", help="NetX hdf5 (.net)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--samples", type=positive_int, default=None,
-                   help="class-stratified subset of N samples (default all)")
-    p.add_argument("--engine", choices=["lava", "emulator"], default="lava")
+    p = network_parser("python -m netx_export.run", __doc__, samples=None)
+    p.add_argument("--engine", choices=["lava", "emulator"], default="lava",
+                   help="default %(default)s")
     p.add_argument("--select-tag", default="fixed_pt",
                    help="Lava process-model tag; only fixed_pt is meaningful for NetX")
-    p.add_argument("--timeout", type=positive_float, default=900.0, help="Lava time limit, seconds")
-    p.add_argument("--out", default=None, help="result JSON path")
-    add_runtime_args(p)
     a = p.parse_args(argv)
-
-    def work() -> dict[str, Any]:
-        if a.out:
-            check_writable(a.out)
-        return evaluate_network(a.network, a.dataset, a.data_dir, a.split, a.samples,
-                                a.engine, a.select_tag, a.timeout, a.device, a.cache_dir,
-                                a.download)
-
-    code, result = run_guarded(work, DEPLOY_ERRORS,
-                               "the Lava run and its processes were stopped")
-    if code:
-        return code
-    shown = {k: v for k, v in result.items() if k != "predictions"}
-    print(json.dumps(shown, indent=2))
-    if a.out:
-        write_json_atomic(a.out, result)
-    return 0
+    code, _ = finish(a, lambda: evaluate_network(
+        a.network, a.dataset, a.data_dir, a.split, a.samples, a.engine, a.select_tag,
+        a.timeout, a.device, a.cache_dir, a.download, a.bin_us, a.n_bins),
+        shown=lambda r: {k: v for k, v in r.items() if k != "predictions"})
+    return code
 
 
 if __name__ == "__main__":

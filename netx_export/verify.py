@@ -6,26 +6,18 @@ and ``speedup`` = emulator samples/s over Lava samples/s, measured in one run.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from typing import Any, Optional, Sequence
 
 import torch
 
-from lava_sast.datasets import DATASETS
+from lava_sast.device import resolve_device
 
+from .cli import finish, network_parser
 from .data_input import load_inputs
 from .emulate import emulate
 from .lava_runner import run_lava
-from .run import DEPLOY_ERRORS
-from lava_sast.atomic import check_writable, write_json_atomic
-from lava_sast.cli_types import positive_float, positive_int
-from lava_sast.config import add_runtime_args
-from lava_sast.device import resolve_device
-from lava_sast.interrupt import run_guarded
-
 from .netx_model import load_int_network
 
 
@@ -52,34 +44,19 @@ def compare(path: str, inputs: torch.Tensor, timeout_s: float = 900.0,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m netx_export.verify", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("network")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--samples", type=positive_int, default=20)
-    p.add_argument("--timeout", type=positive_float, default=900.0, help="Lava time limit, seconds")
-    p.add_argument("--out", default=None)
-    add_runtime_args(p)
+    p = network_parser("python -m netx_export.verify", __doc__, samples=20)
     a = p.parse_args(argv)
 
     def work() -> dict[str, Any]:
-        if a.out:
-            check_writable(a.out)
         net = load_int_network(a.network)
         resolve_device(a.device)  # a bad --device fails before Lava starts
         inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples,
-                                   a.cache_dir, a.download)
+                                   a.cache_dir, a.download, a.bin_us, a.n_bins)
         return compare(a.network, inputs, a.timeout, device=a.device)
 
-    code, result = run_guarded(work, DEPLOY_ERRORS,
-                               "the Lava run and its processes were stopped")
+    code, result = finish(a, work)
     if code:
         return code
-    print(json.dumps(result, indent=2))
-    if a.out:
-        write_json_atomic(a.out, result)
     return 0 if not any(result["spike_mismatches"]) else 1
 
 

@@ -194,3 +194,63 @@ def test_a_non_event_file_beside_the_recordings_is_ignored(nmnist_copy):
     (nmnist_copy / "Train" / "3" / "notes.txt").write_text("not events")
     ds = NMNIST(nmnist_copy, train=True)
     assert len(ds) == 30 and all(p.endswith(".bin") for p in ds.data)
+
+
+def _one_line_error(done) -> str:
+    """The error line of a failed command; checks there is no traceback."""
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    return [line for line in done.stderr.splitlines() if line.startswith("error: ")][-1]
+
+
+def _cli(*args, cwd=None):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def test_a_config_value_of_the_wrong_type_names_the_key_and_value(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"methods": {"surrogate": {"lr": "fast"}}}')
+    done = _cli("lava_sast.train", "--method", "surrogate", "--config", str(bad),
+                "--out", str(tmp_path / "o"))
+    assert "method 'surrogate' sets lr to 'fast', expected a number" in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_corrupt_tune_db_is_named_and_kept(tmp_path):
+    pytest.importorskip("optuna")
+    out = tmp_path / "tune"
+    out.mkdir()
+    (out / "tune.db").write_bytes(b"this is not a database" * 100)
+    done = _cli("lava_sast.tune", "--methods", "slayer", "--trials", "1", "--epochs", "1",
+                "--train-samples", "64", "--out", str(out), "--quiet")
+    line = _one_line_error(done)
+    assert str((out / "tune.db").resolve()) in line and "left as it is" in line
+    assert (out / "tune.db").read_bytes() == b"this is not a database" * 100
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1.5 MB tmpfs (root only; skipped elsewhere)."""
+    import subprocess
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(disk)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_is_named_and_the_last_good_checkpoint_kept(tiny_disk):
+    from lava_sast.checkpoint import load_checkpoint
+    run = tiny_disk / "run"
+    done = _cli("lava_sast.train", "--epochs", "3", "--beta-warmup", "0", "--hidden", "64",
+                "--train-samples", "200", "--out", str(run))  # 0.87 MB a checkpoint
+    line = _one_line_error(done)
+    assert line.startswith(f"error: cannot write {run}/") and "No space left on device" in line
+    assert load_checkpoint(run / "checkpoint.pt")["history"]  # the epoch written before
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]

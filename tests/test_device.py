@@ -45,7 +45,8 @@ def test_evaluation_follows_the_model_device():
     """Everything evaluate creates lives where the model lives (CPU here; CUDA below)."""
     from lava_sast.datasets import load_dataset
     from lava_sast.evaluate import evaluate
-    from lava_sast.models import SastNetwork, default_arch
+    from lava_sast.arch import default_arch
+    from lava_sast.models import SastNetwork
     data = load_dataset("digits", split="test", max_samples=20)
     torch.manual_seed(0)
     model = SastNetwork(default_arch("digits", data.spec.input_shape, 10), data.spec.input_shape)
@@ -57,10 +58,10 @@ def test_evaluation_follows_the_model_device():
 def test_cuda_training_and_emulator_match_cpu(tmp_path):
     from lava_sast.config import TrainConfig
     from lava_sast.datasets import load_dataset
-    from lava_sast.trainer import train
+    from netx_export.hardware_eval import train_and_deploy
     from netx_export.emulate import emulate_dataset
     from netx_export.netx_model import load_int_network
-    report = train(TrainConfig(method="slayer", epochs=1, device="cuda", train_samples=200,
+    report = train_and_deploy(TrainConfig(method="slayer", epochs=1, device="cuda", train_samples=200,
                                test_samples=100, out=str(tmp_path / "gpu")))
     assert report["int8_accuracy"] is not None
     net = load_int_network(tmp_path / "gpu" / "network_int8.net")

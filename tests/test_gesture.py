@@ -91,7 +91,8 @@ def test_generated_shapes_dataset_is_balanced():
 
 def _saturated_share(weight_scale):
     import torch
-    from lava_sast.models import SastNetwork, default_arch
+    from lava_sast.arch import default_arch
+    from lava_sast.models import SastNetwork
     from lava_sast.config import TrainConfig, resolved as with_family_defaults
     cfg = with_family_defaults(TrainConfig(dataset="shapes", weight_scale=weight_scale))
     torch.manual_seed(0)
@@ -155,7 +156,8 @@ def test_low_rate_target_lets_conv_outputs_classify_below_threshold(tmp_path):
 
 
 def test_hidden_zero_and_conv_channels_shape_the_default_conv_net():
-    from lava_sast.models import SastNetwork, default_arch
+    from lava_sast.arch import default_arch
+    from lava_sast.models import SastNetwork
     arch = default_arch("shapes", (2, 32, 32), 6, hidden=0)
     assert [layer["type"] for layer in arch] == ["conv", "conv", "flatten", "dense"]
     assert arch[-1]["out"] == 6

@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from lava_sast.config import TrainConfig, resolved
-from lava_sast.defaults import TUNED_DEFAULTS
+from lava_sast.presets import load_preset
+
+TUNED = load_preset("dense-nmnist")["methods"]  # the preset dense nets' defaults load
 from lava_sast.datasets import load_dataset
 from lava_sast.methods import get_method
 from lava_sast.sam import SAM
-from lava_sast.trainer import build_model, load_splits, train
+from lava_sast.trainer import build_model, load_splits
+from netx_export.hardware_eval import train_and_deploy
 
 SMALL = dict(train_samples=96, test_samples=32, hidden=16, hardware_eval=False)
 
@@ -26,7 +29,7 @@ def test_slayer_method_is_lava_dls_recipe():
     assert dense.neuron.threshold == 1.25
     assert isinstance(method.optimizer(model, cfg), torch.optim.Adam)
     sam_cfg = resolved(TrainConfig(dataset="nmnist", method="slayer-sam"))
-    tuned = TUNED_DEFAULTS["dense"]["slayer-sam"]["rho"]
+    tuned = TUNED["slayer-sam"]["rho"]
     assert sam_cfg.rho == tuned and sam_cfg.effective_rho == tuned  # chosen by lava_sast.tune
     assert isinstance(get_method("slayer-sam").optimizer(model, sam_cfg), SAM)
     assert cfg.effective_rho == 0.0
@@ -34,7 +37,7 @@ def test_slayer_method_is_lava_dls_recipe():
 
 
 def test_slayer_method_learns_with_hard_spikes_forward(tmp_path):
-    report = train(TrainConfig(method="slayer", epochs=3, out=str(tmp_path), seed=1,
+    report = train_and_deploy(TrainConfig(method="slayer", epochs=3, out=str(tmp_path), seed=1,
                                train_samples=300, test_samples=90, hardware_eval=False))
     assert report["hard_accuracy"] > 0.3  # chance is 0.1
 
@@ -69,7 +72,7 @@ def test_subsets_are_stratified_and_validation_is_carved_from_training():
 
 
 def test_report_picks_the_best_validation_epoch(tmp_path):
-    report = train(TrainConfig(epochs=3, beta_warmup=0, out=str(tmp_path), **SMALL))
+    report = train_and_deploy(TrainConfig(epochs=3, beta_warmup=0, out=str(tmp_path), **SMALL))
     vals = [h["val_hard_accuracy"] for h in report["history"]]  # every epoch a candidate
     assert report["val_hard_accuracy"] == max(vals)
     assert report["best_epoch"] == max(i + 1 for i, v in enumerate(vals) if v == max(vals))
@@ -80,7 +83,7 @@ def test_report_picks_the_best_validation_epoch(tmp_path):
 def test_interrupted_climb_every_run_resumes_bit_identically(tmp_path, monkeypatch, schedule):
     from lava_sast import trainer
     cfg = dict(method="sast", climb_every=2, rho=0.3, lr_schedule=schedule, epochs=3, **SMALL)
-    train(TrainConfig(out=str(tmp_path / "full"), **cfg))
+    train_and_deploy(TrainConfig(out=str(tmp_path / "full"), **cfg))
     real_epoch = trainer.train_epoch
 
     def interrupted(model, loader, optimizer, loss_fx, epoch, *rest):
@@ -90,10 +93,10 @@ def test_interrupted_climb_every_run_resumes_bit_identically(tmp_path, monkeypat
 
     monkeypatch.setattr(trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(TrainConfig(out=str(tmp_path / "cut"), **cfg))
+        train_and_deploy(TrainConfig(out=str(tmp_path / "cut"), **cfg))
     monkeypatch.setattr(trainer, "train_epoch", real_epoch)
     assert len(torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["history"]) == 1
-    train(TrainConfig(out=str(tmp_path / "cut"), **cfg), resume=True)
+    train_and_deploy(TrainConfig(out=str(tmp_path / "cut"), **cfg), resume=True)
     a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     for k in a["model"]:
@@ -102,7 +105,7 @@ def test_interrupted_climb_every_run_resumes_bit_identically(tmp_path, monkeypat
 
 
 def test_independent_ascent_batch_trains(tmp_path):
-    report = train(TrainConfig(method="sast", sam_ascent="independent", epochs=1,
+    report = train_and_deploy(TrainConfig(method="sast", sam_ascent="independent", epochs=1,
                                out=str(tmp_path), **SMALL))
     assert report["config"]["sam_ascent"] == "independent"
 

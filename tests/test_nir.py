@@ -17,7 +17,8 @@ from lava_sast.datasets import load_dataset  # noqa: E402
 from lava_sast.models import spike_modes  # noqa: E402
 from lava_sast.nir_graph import (DT, NIRError, graph_from_model, model_from_file,  # noqa: E402
                                  model_from_graph)
-from lava_sast.trainer import train  # noqa: E402
+
+from netx_export.hardware_eval import train_and_deploy
 from netx_export.netx_model import load_int_network  # noqa: E402
 from netx_export.nir import export_file, import_file  # noqa: E402
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("nir") / "run"
-    train(TrainConfig(method="slayer", epochs=3, out=str(out), quiet=True))
+    train_and_deploy(TrainConfig(method="slayer", epochs=3, out=str(out), quiet=True))
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lava_sast.config import TrainConfig
-from lava_sast.trainer import train
+from netx_export.hardware_eval import train_and_deploy
 from netx_export.run import evaluate_network
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def readme_snippet() -> str:
 @pytest.mark.slow
 def test_readme_snippet_runs_and_matches_netx_export_run(tmp_path):
     run = tmp_path / "runs" / "default"
-    train(TrainConfig(method="slayer", epochs=2, out=str(run), quiet=True))
+    train_and_deploy(TrainConfig(method="slayer", epochs=2, out=str(run), quiet=True))
     code = readme_snippet()
     assert 'NET = "runs/default/network_int8.net"' in code
     (tmp_path / "snippet.py").write_text(code)

@@ -120,7 +120,8 @@ def test_climb_only_leaves_other_parameters_unperturbed_but_steps_them():
 
 
 def test_layer_restricted_climb_selects_dense_or_conv_weights_of_a_conv_net():
-    from lava_sast.models import SastNetwork, default_arch
+    from lava_sast.arch import default_arch
+    from lava_sast.models import SastNetwork
     from lava_sast.methods import climbing_parameters
     net = SastNetwork(default_arch("shapes", (2, 32, 32), 6), (2, 32, 32))
     weights = [b.synapse.weight for b in net.weighted_blocks()]

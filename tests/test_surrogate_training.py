@@ -9,10 +9,13 @@ import torch.nn.functional as F
 
 from lava_sast.calibrate import calibrate_rates
 from lava_sast.config import TrainConfig, resolved
-from lava_sast.defaults import TUNED_DEFAULTS
+from lava_sast.presets import load_preset
+
+TUNED = load_preset("dense-nmnist")["methods"]  # the preset dense nets' defaults load
 from lava_sast.losses import SpikeCountCE, make_loss
 from lava_sast.methods import get_method
-from lava_sast.trainer import build_model, load_splits, stopped_early, train
+from lava_sast.trainer import build_model, load_splits, stopped_early
+from netx_export.hardware_eval import train_and_deploy
 
 
 def test_count_ce_is_cross_entropy_on_scaled_rates():
@@ -28,13 +31,13 @@ def test_defaults_fixes_for_every_net_tuned_settings_for_dense_nets_and_lava_dls
     assert isinstance(make_loss(anneal), SpikeCountCE)
     conv = resolved(TrainConfig(dataset="shapes", method="surrogate"))  # not measured there
     assert (conv.loss, conv.init_rate, conv.beta_warmup, conv.lr) == ("rate", 0.0, 0, 3e-3)
-    for method, tuned in TUNED_DEFAULTS["dense"].items():
+    for method, tuned in TUNED.items():
         cfg = resolved(TrainConfig(dataset="nmnist", method=method))
         assert all(getattr(cfg, k) == v for k, v in tuned.items()), method
     assert resolved(TrainConfig(dataset="nmnist", method="sast", rho=0.7)).rho == 0.7
     slayer = resolved(TrainConfig(dataset="nmnist", method="slayer"))
     assert (slayer.loss, slayer.init_rate, slayer.lr, slayer.qat_bits) == ("rate", 0.0, 1e-3, 0)
-    assert "slayer" not in TUNED_DEFAULTS["dense"]  # lava-dl's recipe stays the bar
+    assert "slayer" not in TUNED  # lava-dl's recipe stays the bar
 
 
 @pytest.mark.parametrize("beta", [1.0, 5.0, 10.0])
@@ -80,7 +83,7 @@ def test_patience_counts_after_the_warmup():
 
 def test_warmup_epochs_are_not_reported_and_patience_stops(tmp_path):
     out = tmp_path / "run"
-    report = train(TrainConfig(dataset="digits", method="surrogate", beta=4.0, beta_warmup=2,
+    report = train_and_deploy(TrainConfig(dataset="digits", method="surrogate", beta=4.0, beta_warmup=2,
                                epochs=8, patience=1, clip_grad=1.0, hardware_eval=False,
                                train_samples=300, out=str(out), quiet=True))
     assert report["best_epoch"] > 2
@@ -96,7 +99,7 @@ def test_warmup_epochs_are_not_reported_and_patience_stops(tmp_path):
 def test_steep_slopes_train_on_nmnist(nmnist_dir, tmp_path, beta):
     """The collapse of issue 18 (beta 5: loss flat from epoch 2, accuracy at chance) is
     gone: 12 epochs (the acceptance runs take 30) already reach 0.7."""
-    report = train(TrainConfig(dataset="nmnist", data_dir=str(nmnist_dir), method="surrogate",
+    report = train_and_deploy(TrainConfig(dataset="nmnist", data_dir=str(nmnist_dir), method="surrogate",
                                beta=beta, epochs=12, seed=3, hardware_eval=False,
                                out=str(tmp_path / "run"), quiet=True))
     assert report["surrogate_accuracy"] >= 0.7, report["surrogate_accuracy"]

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from lava_sast import losses
-from lava_sast.config import TrainConfig
+from lava_sast.config import TrainConfig, resolve
 from lava_sast.train import main
-from lava_sast.trainer import TrainingError, train
+from lava_sast.trainer import TrainingError
+from netx_export.hardware_eval import train_and_deploy
 
 REPORT_KEYS = {"method", "rho", "dataset", "epochs", "seed", "surrogate_accuracy",
                "hard_accuracy", "transfer_gap", "hard_synops_per_sample",
@@ -68,16 +69,16 @@ def test_single_layer_swap_of_a_one_layer_net_is_the_full_swap():
 def test_resume_continues_after_last_epoch(tmp_path):
     cfg = TrainConfig(epochs=1, train_samples=64, test_samples=32, hidden=32,
                       hardware_eval=False, out=str(tmp_path))
-    train(cfg)
+    train_and_deploy(cfg)
     cfg.epochs = 2
-    report = train(cfg, resume=True)
+    report = train_and_deploy(cfg, resume=True)
     assert [h["epoch"] for h in report["history"]] == [1, 2]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = TrainConfig(epochs=1, train_samples=64, test_samples=32, hidden=32,
                       hardware_eval=False, out=str(tmp_path))
-    train(cfg)
+    train_and_deploy(cfg)
     good = (tmp_path / "checkpoint.pt").read_bytes()
 
     class NanLoss(torch.nn.Module):
@@ -91,7 +92,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(losses, "SpikeCountCE", NanLoss)
     cfg.epochs = 2
     with pytest.raises(TrainingError, match="non-finite loss"):
-        train(cfg, resume=True)
+        train_and_deploy(cfg, resume=True)
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
     assert main(["--epochs", "3", "--train-samples", "64", "--out", str(tmp_path),
                  "--resume", "--no-hardware-eval"]) == 2
@@ -148,11 +149,16 @@ def test_inconsistent_rate_targets_are_refused_before_anything_is_written(tmp_pa
 def test_bad_architecture_options_are_refused_before_anything_is_written(tmp_path, capsys):
     from lava_sast.sweep import main as sweep_main
     out = tmp_path / "o"
-    assert main(["--hidden", "-1", "--out", str(out)]) == 2
-    assert "hidden must be >= 0, got -1" in capsys.readouterr().err
-    assert sweep_main(["--dataset", "shapes", "--conv-channels", "0", "16",
-                       "--out", str(out)]) == 2
-    assert "conv_channels must be two positive counts, got (0, 16)" in capsys.readouterr().err
+    for cli, args, why in [
+            (main, ["--hidden", "-1"], "argument --hidden: expected a whole number >= 0, got '-1'"),
+            (sweep_main, ["--dataset", "shapes", "--conv-channels", "0", "16"],
+             "argument --conv-channels: expected a whole number >= 1, got '0'")]:
+        with pytest.raises(SystemExit) as stop:  # refused where the option is parsed
+            cli(args + ["--out", str(out)])
+        assert stop.value.code == 2 and why in capsys.readouterr().err
     assert not out.exists()
+    with pytest.raises(ValueError, match=r"conv_channels must be two positive counts, got "
+                                         r"\(0, 16\)"):  # and by the config, for library use
+        resolve(TrainConfig(dataset="shapes", conv_channels=[0, 16]))
     assert TrainConfig(conv_channels=[16, 16]).conv_channels == (16, 16)
 

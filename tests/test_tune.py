@@ -91,3 +91,21 @@ def test_synops_as_a_second_objective_plots_the_pareto_front(tmp_path):
     assert rows[0].split(",")[:6] == ["method", "number", "state", "counted", "value", "synops"]
     assert all(r.split(",")[5] for r in rows[1:])  # every trial has its SynOps
     assert (out / "tuning.png").stat().st_size > 0
+
+
+def test_a_short_tune_prints_no_warnings(tmp_path):
+    done = subprocess.run(TUNE + ["--methods", "sast", "slayer", "--trials", "2",
+                                  "--out", str(tmp_path / "t")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Warning" not in done.stderr and "warning" not in done.stderr, done.stderr[-3000:]
+
+
+def test_the_search_space_keeps_the_warmup_inside_half_the_epoch_cap():
+    import optuna
+    from lava_sast.methods import get_method
+    for epochs in (1, 4, 15):
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(30):
+            drawn = get_method("sast").search_space(study.ask(), epochs)
+            assert drawn["beta_warmup"] <= epochs // 2

@@ -79,6 +79,16 @@ def _open_events(name: str, info: DatasetInfo, data_dir: Optional[str], train: b
     return info.open_split(data_dir, train)
 
 
+def default_binning(info: DatasetInfo, bin_us: Optional[int],
+                    n_bins: Optional[int]) -> tuple[int, int]:
+    """``(bin_us, n_bins)``: the dataset's own, or a given bin width over the dataset's time
+    window (``n_bins`` bins of ``bin_us``: 1 ms bins of N-MNIST's 300 ms are 300)."""
+    width = int(bin_us or info.bin_us)
+    if n_bins is None:
+        n_bins = info.n_bins if bin_us is None else -(-info.bin_us * info.n_bins // width)
+    return width, int(n_bins)
+
+
 def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = "train",
                  bin_us: Optional[int] = None, n_bins: Optional[int] = None,
                  downsample: Optional[int] = None,
@@ -102,7 +112,7 @@ def load_dataset(name: str, data_dir: Optional[str | Path] = None, split: str = 
     if info.needs_data_dir and data_dir is None:
         raise DatasetError(f"dataset {name!r} needs --data-dir (the folder to read, or with "
                            f"--download the folder to fetch it into)")
-    spec = BinningSpec(info.sensor_size, bin_us or info.bin_us, n_bins or info.n_bins,
+    spec = BinningSpec(info.sensor_size, *default_binning(info, bin_us, n_bins),
                        downsample or info.downsample)
     folder = str(Path(data_dir).resolve()) if data_dir else None
     key = (name, folder, split, spec, str(cache_dir) if cache_dir else None)
@@ -143,7 +153,7 @@ def register_dataset(name: str, info: DatasetInfo) -> None:
     DATASETS[name] = info
 
 
-__all__ = ["batches", "BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo",
+__all__ = ["batches", "BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo", "default_binning",
            "DATASETS", "DEFAULT_DATASET", "load_dataset", "network_family",
            "register_dataset", "bin_dataset", "fold_indices", "stratified_indices",
            "train_val_indices"]

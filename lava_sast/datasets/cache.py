@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import zlib
@@ -134,6 +135,14 @@ def _bin_chunk(task: tuple[int, int]) -> tuple[int, np.ndarray, np.ndarray]:
     return start, packed, labels
 
 
+def _worker_init() -> None:
+    """A binning worker takes the default SIGTERM action: a forked worker would otherwise
+    inherit a command's SIGTERM-as-Ctrl-C handler and could miss the pool's terminate
+    while it waits on the task queue, leaving ``join`` waiting forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
 def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
            workers: int, desc: str) -> None:
     """Bin ``events`` into a fresh slot at ``folder`` (temporary folder, then rename)."""
@@ -149,7 +158,9 @@ def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
         bar = progress(total=n, desc=f"binning {desc} ({workers} workers)", leave=False,
                        mininterval=1.0)
         _JOB.update(events=events, spec=spec)
-        pool = (multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None)
+        pool = (multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+                if workers > 1 else None)
+        finished = False
         try:
             results = (pool.imap_unordered(_bin_chunk, tasks) if pool is not None
                        else map(_bin_chunk, tasks))
@@ -157,9 +168,13 @@ def _build(folder: Path, events: Dataset, spec: BinningSpec, fingerprint: str,
                 packed[start:start + len(rows)] = rows
                 labels[start:start + len(rows)] = y
                 bar.update(len(rows))
+            finished = True
         finally:
             if pool is not None:
-                pool.terminate()  # all results are in, or something failed
+                if finished:  # every result is in: the workers end on their own
+                    pool.close()
+                else:  # a failure or Ctrl-C: stop them now
+                    pool.terminate()
                 pool.join()
             _JOB.clear()
             bar.close()
