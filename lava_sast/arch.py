@@ -3,9 +3,64 @@ them), and the default net of each dataset.  No torch or lava-dl here: the confi
 architecture options without building a net."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .datasets import network_family
+
+#: ``--arch`` values besides a JSON file: the default net of each family.
+FAMILIES = ("dense", "conv")
+#: Layer types an architecture file may use, with the keys each needs and may have.
+LAYER_KEYS = {"conv": ({"out", "kernel"}, {"stride", "padding", "neuron", "bias"}),
+              "dense": ({"out"}, {"neuron", "bias"}),
+              "flatten": (set(), set())}
+NEURON_KEYS = {"threshold", "current_decay", "voltage_decay"}
+
+
+def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
+    """The layer list of an ``--arch`` JSON file (``[{"type": "conv", "out": 16, "kernel":
+    5, "stride": 2, "padding": 2, "neuron": {"threshold": 1.5}}, {"type": "flatten"},
+    {"type": "dense", "out": 10}]``), each layer checked; ``ValueError`` names the file
+    and the first bad layer."""
+    try:
+        layers = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--arch {path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"--arch {path}: expected a non-empty list of layers")
+    for i, layer in enumerate(layers):
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if kind not in LAYER_KEYS:
+            raise ValueError(f"--arch {path}: layer {i} has type {kind!r}; choose from "
+                             f"{sorted(LAYER_KEYS)}")
+        need, may = LAYER_KEYS[kind]
+        keys = set(layer) - {"type"}
+        if need - keys or keys - need - may:
+            bad = sorted(need - keys) or sorted(keys - need - may)
+            raise ValueError(f"--arch {path}: layer {i} ({kind}) "
+                             f"{'lacks' if need - keys else 'has unknown key'} {bad[0]!r}")
+        for key in need | (keys & {"stride", "padding"}):
+            if not isinstance(layer[key], int) or isinstance(layer[key], bool) or \
+                    layer[key] < (0 if key == "padding" else 1):
+                raise ValueError(f"--arch {path}: layer {i} ({kind}) {key} must be a whole "
+                                 f"number >= {0 if key == 'padding' else 1}, got "
+                                 f"{layer[key]!r}")
+        if set(layer.get("neuron", {})) - NEURON_KEYS:
+            raise ValueError(f"--arch {path}: layer {i} neuron may set {sorted(NEURON_KEYS)}")
+    if layers[-1]["type"] != "dense" and layers[-1]["type"] != "conv":
+        raise ValueError(f"--arch {path}: the last layer must be dense or conv (the outputs)")
+    return layers
+
+
+def arch_family(arch: Optional[str], dataset: str) -> str:
+    """The network family (dense or conv) whose defaults a run takes: ``--arch``'s, or a
+    file's (conv when its first layer is), or the dataset's default net's."""
+    if arch is None:
+        return network_family(dataset)
+    if arch in FAMILIES:
+        return arch
+    return "conv" if read_arch_file(arch)[0]["type"] == "conv" else "dense"
 
 #: Output channels of the two conv layers of the default conv net.
 CONV_CHANNELS = (16, 32)
@@ -26,16 +81,18 @@ def check_arch_options(hidden: Optional[int],
 
 def default_arch(dataset: str, input_shape: Sequence[int], num_classes: int,
                  hidden: Optional[int] = None,
-                 conv_channels: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
-    """Default layer list for ``dataset`` with input ``(C, H, W)``; ``hidden`` sets the
-    width of the hidden dense layer, and ``hidden=0`` leaves it out (the output layer
-    then reads the last conv layer, or the input, directly); ``conv_channels`` sets the
-    output channels of the two conv layers (default :data:`CONV_CHANNELS`)."""
+                 conv_channels: Optional[Sequence[int]] = None,
+                 family: Optional[str] = None) -> list[dict[str, Any]]:
+    """Default layer list of the ``family`` net (default: ``dataset``'s) with input ``(C, H,
+    W)``; ``hidden`` sets the width of the hidden dense layer, and ``hidden=0`` leaves it
+    out (the output layer then reads the last conv layer, or the input, directly);
+    ``conv_channels`` sets the output channels of the two conv layers (default
+    :data:`CONV_CHANNELS`)."""
     check_arch_options(hidden, conv_channels)
     c1, c2 = CONV_CHANNELS if conv_channels is None else conv_channels
     c, h, w = input_shape
     readout = [{"type": "dense", "out": num_classes}]
-    if network_family(dataset) == "conv":  # from the dataset's description
+    if (family or network_family(dataset)) == "conv":
         hidden_layer = [] if hidden == 0 else [{"type": "dense", "out": hidden or HIDDEN[1]}]
         return [
             {"type": "conv", "out": c1, "kernel": 5, "stride": 2, "padding": 2},

@@ -269,6 +269,13 @@ def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--seed", *(["--seeds"] if many else []), type=int,
                    default=[_D.seed] if many else _D.seed, **lists,
                    help="default %(default)s")
+    p.add_argument("--arch", default=None, metavar="dense|conv|FILE.json",
+                   help="the network: the default dense or conv net (either on any dataset), "
+                        "or a JSON list of layers (conv, flatten, dense, each with optional "
+                        "neuron parameters and bias; see docs/design.md); default: the "
+                        "dataset's (" + "; ".join(f"{f} for {', '.join(ds)}" for f, ds in
+                                                  _families().items())
+                        + "); the defaults table follows the net's family")
     p.add_argument("--hidden", type=non_negative_int, default=None,
                    help=f"hidden dense layer width (0: none, the output reads the last layer; "
                         f"default: {HIDDEN[0]} for inputs of {LARGE_INPUT:,} values or more, "

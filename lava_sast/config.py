@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from .arch import check_arch_options
-from .datasets import DATASETS, DEFAULT_DATASET, network_family
+from .arch import FAMILIES, arch_family, check_arch_options
+from .datasets import DATASETS, DEFAULT_DATASET
 from .defaults import COMMON_DEFAULTS, FAMILY_DEFAULTS, LOSSES
 from .device import resolve_device
 from .methods import METHOD_NAMES, canonical_name, get_method
@@ -47,6 +47,7 @@ class TrainConfig:
     lr_per_slope: Optional[bool] = None  # surrogate forward: Adam's lr divided by beta
     weight_scale: Optional[float] = None
     seed: int = 0
+    arch: Optional[str] = None  # "dense", "conv" or a JSON layer list (default: the dataset's)
     hidden: Optional[int] = None
     conv_channels: Optional[tuple[int, int]] = None
     init_from: Optional[str] = None  # a NIR graph to start from (its net replaces the default)
@@ -109,7 +110,7 @@ def resolved(cfg: TrainConfig) -> TrainConfig:
     and network family); a resolved config comes back as it is."""
     if all(getattr(cfg, k) is not None for k in DEFAULTED):
         return cfg
-    filled = default_settings(cfg.method, network_family(cfg.dataset))
+    filled = default_settings(cfg.method, arch_family(cfg.arch, cfg.dataset))
     cfg = replace(cfg, **{k: v for k, v in filled.items() if getattr(cfg, k) is None})
     if cfg.beta_end is None:
         cfg = replace(cfg, beta_end=get_method(cfg.method).default_beta_end(cfg.beta))
@@ -149,6 +150,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(f"unknown dataset {cfg.dataset!r}; choose from {sorted(DATASETS)}")
     if cfg.method not in METHOD_NAMES:
         raise ValueError(f"unknown method {cfg.method!r}; choose from {list(METHOD_NAMES)}")
+    if cfg.arch is not None and cfg.arch not in FAMILIES and not Path(cfg.arch).is_file():
+        raise ValueError(f"--arch {cfg.arch}: neither {' nor '.join(FAMILIES)} nor a JSON "
+                         f"file")
     cfg = resolved(cfg)
     check_config(cfg)
     return cfg

@@ -20,7 +20,7 @@ import torch
 from lava.lib.dl.slayer.classifier import Rate
 from torch.utils.data import DataLoader
 
-from .arch import default_arch
+from .arch import FAMILIES, default_arch, read_arch_file
 from .atomic import check_out_folder, write_json_atomic
 from .calibrate import calibrate_rates
 from .checkpoint import load_checkpoint, save_atomic
@@ -59,7 +59,14 @@ def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) 
     """The network of the resolved ``cfg`` for inputs ``(C, H, W)``."""
     if cfg.init_from:
         return model_from_nir(cfg, input_shape, num_classes)
-    arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden, cfg.conv_channels)
+    if cfg.arch is not None and cfg.arch not in FAMILIES:
+        arch = read_arch_file(cfg.arch)
+        if arch[-1]["type"] == "dense" and arch[-1]["out"] != num_classes:
+            raise ValueError(f"--arch {cfg.arch}: the last layer has {arch[-1]['out']} "
+                             f"outputs, the dataset {num_classes} classes")
+    else:
+        arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden,
+                            cfg.conv_channels, cfg.arch)
     neuron = {"threshold": cfg.threshold, "tau_grad": cfg.tau_grad, "scale_grad": cfg.scale_grad}
     return SastNetwork(arch, input_shape, neuron=neuron, beta=cfg.beta,
                        weight_scale=cfg.weight_scale,

@@ -136,7 +136,7 @@ def _write(graph, path) -> Path:
 
 
 @pytest.mark.parametrize("case, words", [
-    ("unsupported", ["'pool'", "AvgPool2d"]),
+    ("unsupported", ["'delay'", "Delay", "not supported"]),
     ("shapes", ["'fc2'", "does not fit"]),
     ("nan", ["'lif1'", "non-finite", "v_threshold"]),
     ("missing", ["'lif1'", "no v_threshold"]),
@@ -146,9 +146,8 @@ def test_bad_graphs_are_one_line_naming_the_node(case, words, tmp_path):
     w1, w2 = np.ones((4, 6), np.float32), np.ones((3, 4), np.float32)
     graph = _benchmark().two_layer_graph(w1, w2)
     if case == "unsupported":
-        graph.nodes["pool"] = nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
-                                            padding=np.array([0, 0]))
-        graph.edges = [("input", "pool"), ("pool", "fc1")] + graph.edges[1:]
+        graph.nodes["delay"] = nir.Delay(delay=np.ones(6))  # axonal delays: not in Lava nets
+        graph.edges = [("input", "delay"), ("delay", "fc1")] + graph.edges[1:]
     elif case == "shapes":
         graph.nodes["fc2"] = nir.Linear(weight=np.ones((3, 5), np.float32))
     elif case == "nan":

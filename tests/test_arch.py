@@ -1,0 +1,76 @@
+"""``--arch``: the architecture is the user's choice on any dataset (the default dense or
+conv net, or a JSON layer list with per-layer neurons and biases); every method trains it
+and its deploy file matches Lava ``fixed_pt`` spike for spike."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lava_sast.config import TrainConfig, resolve
+from lava_sast.methods import METHOD_NAMES
+from lava_sast.train import main as train_main
+from netx_export.data_input import load_inputs
+from netx_export.netx_model import load_int_network
+from netx_export.verify import compare
+
+ARCH = [{"type": "conv", "out": 6, "kernel": 5, "stride": 2, "padding": 2},
+        {"type": "conv", "out": 8, "kernel": 3, "stride": 2, "padding": 1,
+         "neuron": {"threshold": 1.5, "voltage_decay": 0.1}},
+        {"type": "flatten"},
+        {"type": "dense", "out": 24, "bias": True, "neuron": {"current_decay": 1.0}},
+        {"type": "dense", "out": 10}]
+
+
+def _verify(net_file, dataset="digits", data_dir=None, samples=2):
+    net = load_int_network(net_file)
+    inputs, _, _ = load_inputs(net, dataset, data_dir, "test", samples)
+    result = compare(str(net_file), inputs, timeout_s=600, show_progress=False)
+    return result["spike_mismatches"], result["spikes_per_layer"]
+
+
+@pytest.mark.slow
+def test_the_conv_net_on_nmnist_trains_with_every_method_and_verifies(nmnist_dir, tmp_path):
+    assert resolve(TrainConfig(dataset="nmnist", arch="conv", method="surrogate")).beta == \
+        resolve(TrainConfig(dataset="shapes", method="surrogate")).beta  # conv defaults
+    for method in METHOD_NAMES:
+        out = tmp_path / method
+        deploy = method == "slayer"
+        args = ["--dataset", "nmnist", "--data-dir", str(nmnist_dir), "--arch", "conv",
+                "--method", method, "--epochs", "1", "--train-samples", "64",
+                "--test-samples", "20", "--quiet", "--out", str(out)]
+        assert train_main(args + ([] if deploy else ["--no-hardware-eval"])) == 0, method
+        report = json.loads((out / "report.json").read_text())
+        assert report["config"]["arch"] == "conv" and report["hard_accuracy"] is not None
+    mismatches, spikes = _verify(tmp_path / "slayer" / "network_int8.net", "nmnist",
+                                 str(nmnist_dir))
+    assert mismatches == [0, 0, 0, 0] and spikes[0] > 0
+
+
+def test_a_layer_list_with_its_own_neurons_and_bias_trains_and_verifies(tmp_path):
+    arch = tmp_path / "net.json"
+    arch.write_text(json.dumps(ARCH))
+    out = tmp_path / "run"
+    assert train_main(["--arch", str(arch), "--method", "slayer", "--epochs", "1",
+                       "--train-samples", "96", "--test-samples", "20", "--quiet",
+                       "--out", str(out)]) == 0
+    net = load_int_network(out / "network_int8.net")
+    assert [(l.vth, l.v_decay) for l in net.layers][1][1] == 410  # the layer's own decay
+    assert net.layers[2].bias is not None and net.layers[2].i_decay == 4096
+    mismatches, spikes = _verify(out / "network_int8.net")
+    assert mismatches == [0, 0, 0, 0] and spikes[0] > 0
+
+
+@pytest.mark.parametrize("layer, words", [
+    ({"type": "pool", "out": 3}, "layer 0 has type 'pool'"),
+    ({"type": "dense"}, "layer 0 (dense) lacks 'out'"),
+    ({"type": "dense", "out": 10, "width": 3}, "unknown key 'width'"),
+    ({"type": "conv", "out": 4, "kernel": 0}, "kernel must be a whole number >= 1"),
+])
+def test_a_bad_layer_list_is_named_in_one_line(layer, words, tmp_path, capsys):
+    arch = tmp_path / "net.json"
+    arch.write_text(json.dumps([layer, {"type": "dense", "out": 10}]))
+    assert train_main(["--arch", str(arch), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"--arch {arch}: " in err and words in err
+    assert not (tmp_path / "o").exists()
