@@ -45,6 +45,12 @@ class EmulationResult:
 
 
 def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
+    """Lava's sign-magnitude 12-bit decay; a full decay (4096, an IF/LIF current) and no
+    decay (0, an IF membrane) skip the arithmetic they would not change."""
+    if decay == 4096:
+        return torch.zeros_like(x)
+    if decay == 0:
+        return x
     prod = x * (4096 - decay)
     return torch.sign(prod) * (prod.abs() >> 12)
 
