@@ -171,7 +171,7 @@ class SastNetwork(torch.nn.Module):
         which NetX does not read (:func:`input_binning`)."""
         with atomic_path(filename) as tmp, h5py.File(tmp, "w") as h:
             if binning:
-                h.attrs[BINNING_ATTR] = json.dumps(binning)
+                h.attrs[BINNING_ATTR] = json.dumps(binning, sort_keys=True)
             layers = h.create_group("layer")
             offset = 0
             if self.conv_input:

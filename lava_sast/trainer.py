@@ -56,7 +56,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
-    """The network of the resolved ``cfg`` for inputs ``(C, H, W)``."""
+    """The network of ``cfg`` for inputs ``(C, H, W)`` (a resolved config is used as it
+    is)."""
+    cfg = resolved(cfg)
     if cfg.init_from:
         return model_from_nir(cfg, input_shape, num_classes)
     if cfg.arch is not None and cfg.arch not in FAMILIES:
