@@ -155,13 +155,15 @@ def tune_method(storage: Any, base: TrainConfig, method: str, out: Path, trials:
 
 
 def tune_task(cfg: dict[str, Any], methods: list[str], out: str, trials: int,
-              objective: str, synops: bool, threads: int, worker: int = 0) -> dict[str, Any]:
+              objective: str, synops: bool, threads: int, worker: int = 0,
+              storage: Any = None) -> dict[str, Any]:
     """Tuning worker ``worker`` (a Ray task, or the command itself): every method's
-    study in turn, sharing ``OUT/tune.db`` with the other workers."""
+    study in turn, sharing ``OUT/tune.db`` with the other workers (``storage``: the
+    command's own, already open; a Ray worker opens its own once)."""
     import torch
     torch.set_num_threads(threads)
     base = TrainConfig.from_dict(cfg)
-    storage = open_storage(Path(out))
+    storage = storage if storage is not None else open_storage(Path(out))
     return {m: tune_method(storage, base, m, Path(out), trials, objective, synops, worker)
             for m in methods}
 
@@ -195,11 +197,10 @@ def best_settings(studies: dict[str, Any], trials: int, epochs: int) -> dict[str
 
 
 def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objective: str,
-                  synops: bool, command: str, trials: int) -> dict[str, Any]:
-    """``best.json``, ``trials.csv`` and ``tuning.png`` (the storage opened once, each
-    method's study loaded once)."""
+                  synops: bool, command: str, trials: int, storage: Any) -> dict[str, Any]:
+    """``best.json``, ``trials.csv`` and ``tuning.png`` (each method's study loaded once
+    from ``storage``)."""
     optuna = require_optuna()
-    storage = open_storage(out)
     studies = {m: optuna.load_study(study_name=study_name(base, m), storage=storage)
                for m in methods}
     best = best_settings(studies, trials, base.epochs)
@@ -285,7 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_out_folder(out)
         ray.check()
         out.mkdir(parents=True, exist_ok=True)
-        open_storage(out)  # a broken tune.db is named before any trial runs
+        storage = open_storage(out)  # once; a broken tune.db is named before any trial runs
         bin_once(base)
         if ray.parallel:
             from .parallel import run_on_ray
@@ -296,8 +297,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        ray.gpus("cpu"))
         else:
             tune_task(base.as_dict(), methods, str(out), a.trials, a.objective, a.synops,
-                      ray.cpus_per_run)
-        return write_outputs(out, base, methods, a.objective, a.synops, command, a.trials)
+                      ray.cpus_per_run, storage=storage)
+        return write_outputs(out, base, methods, a.objective, a.synops, command, a.trials,
+                             storage)
 
     code, best = run_guarded(run, USER_ERRORS + (TuneError,),
                              f"finished trials are in {out / DB}; run the same command "
