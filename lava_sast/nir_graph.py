@@ -14,17 +14,22 @@ unscaled, the same update in the same order (current, then membrane, then reset 
 Weights are in SLAYER's float units (a NetX hdf5 integer is ``64 x`` the weight).  The
 graph's metadata records ``dt``, the reset, the threshold comparison and the weight scale.
 
-**Import** takes ``Input``, ``Affine``/``Linear``, ``Conv2d``, ``Flatten``, ``CubaLIF``/``LIF``
-and ``Output`` nodes in a chain, each weight node followed by a neuron node.  ``w_in``,
-``r`` and per-neuron thresholds are folded into the weights (exact: the dynamics are
-linear up to the threshold and reset to zero); layers then share one threshold, chosen so
-that the largest weight fits Loihi's 8-bit range.  ``dt``: the ``--dt`` given, else the
-graph's metadata, else snnTorch's 1e-4 (Norse writes graphs for 1e-3).  Anything else is
-a :class:`NIRError` naming the node.
+**Import** takes ``Input``, ``Affine``/``Linear``, ``Conv2d``, ``SumPool2d``/``AvgPool2d``,
+``Flatten``, ``CubaLIF``/``LIF``/``IF`` and ``Output`` nodes in a chain, each weight node
+followed by a neuron node.  Pooling is folded exactly into the next weight layer (Loihi and
+NetX have no pool layer); ``IF`` is CUBA with a one-step current and no leak; biases go to
+Loihi's membrane bias where that is exact (a current that lasts one step); each layer keeps
+its own decays.  ``w_in``, ``r`` and per-neuron thresholds are folded into the weights
+(exact: the dynamics are linear up to the threshold and reset to zero); layers then share
+one threshold, chosen so that the largest weight fits Loihi's 8-bit range.  ``dt``: the
+``--dt`` given, else the graph's metadata, else 1e-4 (snnTorch's; the NIR paper's Norse
+graphs are written for it too).  Recurrence and anything else that Lava cannot run from a
+NetX file is a :class:`NIRError` naming the node.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -257,8 +262,33 @@ def _neuron_of(name: str, node: Any, dt: float) -> dict[str, Any]:
                            f"{dt:g}; pass the graph's time step with --dt")
     if np.any(thr <= 0):
         raise NIRError(f"node {name!r}: v_threshold must be positive")
+    if not isinstance(node, nir.IF):
+        _check_plausible(name, dt, current, voltage, isinstance(node, nir.CubaLIF))
     return {"current_decay": current, "voltage_decay": voltage, "gain": gain, "threshold": thr,
             "shape": tuple(int(v) for v in thr.shape)}
+
+
+#: A state that loses more than this share per step suggests a graph written for a smaller dt.
+MAX_PLAUSIBLE_DECAY = 0.5
+
+
+def _check_plausible(name: str, dt: float, current: float, voltage: float,
+                     synaptic: bool) -> None:
+    """Warn when ``dt`` makes a decay implausible: over half the state lost every step,
+    or a decay that Loihi's 12-bit grid rounds to zero."""
+    decays = {"voltage decay dt/tau_mem": voltage}
+    if synaptic:
+        decays["current decay dt/tau_syn"] = current
+    for key, value in decays.items():
+        if value > MAX_PLAUSIBLE_DECAY:
+            warnings.warn(f"node {name!r}: {key} = {value:.3g} at dt {dt:g} loses more than "
+                          f"half the state every step; if the graph was written for a "
+                          f"smaller time step, pass it with --dt", UserWarning, stacklevel=3)
+        elif 0 < value < 0.5 / 4096:
+            warnings.warn(f"node {name!r}: {key} = {value:.3g} at dt {dt:g} rounds to 0 on "
+                          f"Loihi's 12-bit grid (no decay at all); if the graph was written "
+                          f"for a larger time step, pass it with --dt", UserWarning,
+                          stacklevel=3)
 
 
 def _weight_of(name: str, node: Any) -> dict[str, Any]:

@@ -257,3 +257,17 @@ def test_recurrence_and_a_bias_into_a_persisting_current_are_named(tmp_path):
     line = _error(biased, tmp_path)
     assert "'fc'" in line and "bias" in line and "synaptic current" in line
     assert "nirtorch" not in line
+
+
+def test_a_time_step_that_makes_decays_implausible_is_warned_about(tmp_path):
+    lif = ROOT.parent / "shared" / "data" / "nir-graphs" / "lif_norse.nir"
+    if not lif.is_file():
+        pytest.skip(f"{lif} not found")
+    quiet = import_file(lif, tmp_path / "a")  # tau 2.5 ms at dt 1e-4: a decay of 0.04
+    assert not quiet["warnings"]
+    loud = import_file(lif, tmp_path / "b", dt=2e-3)  # 0.8 of the membrane lost each step
+    assert any("loses more than half" in w and "--dt" in w for w in loud["warnings"])
+    r = subprocess.run([sys.executable, "-m", "netx_export.nir", "import", str(lif), "--out",
+                        str(tmp_path / "c"), "--dt", "2e-3"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr.startswith("warning: node '1': voltage decay")
