@@ -5,6 +5,7 @@ really uses.  The configuration itself is :mod:`lava_sast.config`."""
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import textwrap
@@ -66,6 +67,7 @@ def _families() -> dict[str, list[str]]:
     return {f: sorted(d for d in DATASETS if network_family(d) == f) for f in FAMILY_DEFAULTS}
 
 
+@functools.lru_cache(maxsize=None)
 def _all_defaults() -> dict[tuple[str, str], dict[str, Any]]:
     """Every default by (method, family), ``beta_end`` included."""
     table = {}
@@ -88,11 +90,12 @@ def show_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def varying_defaults() -> list[str]:
+@functools.lru_cache(maxsize=None)
+def varying_defaults() -> tuple[str, ...]:
     """Settings whose default depends on the method or the net family."""
     table = _all_defaults()
-    return sorted(k for k in DEFAULTED
-                  if len({show_value(k, d[k]) for d in table.values()}) > 1)
+    return tuple(sorted(k for k in DEFAULTED
+                        if len({show_value(k, d[k]) for d in table.values()}) > 1))
 
 
 def default_help(key: str) -> str:

@@ -68,8 +68,8 @@ def parse_options(argv: Sequence[str], prog: str, default_methods: Sequence[str]
         file_methods = read_settings(a.config) if a.config else {}
         settings = {m: {k: v for k, v in s.items() if k not in given and k != "rho"}
                     for m, s in file_methods.items()}
-        rho = {m: resolved(TrainConfig(dataset=a.dataset, method=m)).rho
-               for m in SAM_METHODS}  # the method's own (tuned) radius
+        rho = {m: resolved(TrainConfig(dataset=a.dataset, arch=a.arch, method=m)).rho
+               for m in SAM_METHODS}  # the method's own (tuned) radius on this net
         rho.update({m: s["rho"] for m, s in file_methods.items() if "rho" in s})
         base = config_from_args(a, method="surrogate", rho=None, seed=a.seed[0])
         opts = StudyOptions(out=Path(a.out), base=base, methods=tuple(a.method),

@@ -74,3 +74,16 @@ def test_a_bad_layer_list_is_named_in_one_line(layer, words, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--arch {arch}: " in err and words in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_studys_default_radius_follows_the_net_family(tmp_path):
+    from lava_sast.study import parse_options
+    dense = parse_options(["--dataset", "nmnist", "--out", str(tmp_path)], "study",
+                          ["slayer-sam"], None)
+    conv = parse_options(["--dataset", "nmnist", "--arch", "conv", "--out", str(tmp_path)],
+                         "study", ["slayer-sam"], None)
+    assert dense.default_rho["slayer-sam"] == resolve(
+        TrainConfig(dataset="nmnist", method="slayer-sam")).rho  # the dense preset's
+    assert conv.default_rho["slayer-sam"] == resolve(
+        TrainConfig(dataset="shapes", method="slayer-sam")).rho  # the conv net's own
+    assert dense.default_rho["slayer-sam"] != conv.default_rho["slayer-sam"]
