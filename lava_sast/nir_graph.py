@@ -563,10 +563,16 @@ def read_graph(path: str | Path) -> Any:
                        ) from None
 
 
-def model_from_file(path: str | Path, dt: Optional[float] = None) -> SastNetwork:
-    """:func:`model_from_graph` of the NIR file at ``path``."""
+def graph_and_model(path: str | Path, dt: Optional[float] = None) -> tuple[Any, SastNetwork]:
+    """The NIR graph at ``path`` (read once) and its :func:`model_from_graph`; an error
+    names the file and the node."""
     graph = read_graph(path)
     try:
-        return model_from_graph(graph, dt)
+        return graph, model_from_graph(graph, dt)
     except NIRError as exc:
         raise NIRError(f"{path}: {exc}") from None
+
+
+def model_from_file(path: str | Path, dt: Optional[float] = None) -> SastNetwork:
+    """:func:`model_from_graph` of the NIR file at ``path``."""
+    return graph_and_model(path, dt)[1]

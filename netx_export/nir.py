@@ -29,8 +29,7 @@ from lava_sast.cli import positive_float, positive_int
 from lava_sast.interrupt import run_guarded
 from lava_sast.datasets import DATASETS, BinningSpec, default_binning
 from lava_sast.models import binning_of, input_binning
-from lava_sast.nir_graph import (NIRError, graph_from_layers, graph_from_model, model_from_file,
-                                read_graph)
+from lava_sast.nir_graph import NIRError, graph_and_model, graph_from_layers, graph_from_model
 
 from .export import export_network
 from .netx_model import NetworkFileError, load_int_network, read_layers
@@ -110,8 +109,7 @@ def import_file(path: str | Path, out: str | Path, dt: Optional[float] = None,
     written, with ``warnings`` (implausible decays, degenerate layers)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        graph = read_graph(path)
-        model = model_from_file(path, dt)
+        graph, model = graph_and_model(path, dt)  # the file is read once
         binning = _plain((getattr(graph, "metadata", None) or {}).get("input_binning") or {})
         if bin_us is not None:
             binning = {"bin_us": int(bin_us), "n_bins": n_bins, "frames": "binary"}
