@@ -14,15 +14,18 @@ FAMILIES = ("dense", "conv")
 #: Layer types an architecture file may use, with the keys each needs and may have.
 LAYER_KEYS = {"conv": ({"out", "kernel"}, {"stride", "padding", "neuron", "bias"}),
               "dense": ({"out"}, {"neuron", "bias"}),
+              "pool": ({"kernel"}, set()),  # sum pooling, stride = kernel
               "flatten": (set(), set())}
 NEURON_KEYS = {"threshold", "current_decay", "voltage_decay"}
 
 
 def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
     """The layer list of an ``--arch`` JSON file (``[{"type": "conv", "out": 16, "kernel":
-    5, "stride": 2, "padding": 2, "neuron": {"threshold": 1.5}}, {"type": "flatten"},
-    {"type": "dense", "out": 10}]``), each layer checked; ``ValueError`` names the file
-    and the first bad layer."""
+    5, "stride": 2, "padding": 2, "neuron": {"threshold": 1.5}}, {"type": "pool",
+    "kernel": 2}, {"type": "flatten"}, {"type": "dense", "out": 10}]``), each layer
+    checked; ``ValueError`` names the file and the first bad layer.  A ``pool`` layer sums
+    spikes over ``kernel x kernel`` windows (stride ``kernel``) and must be followed by a
+    conv, or a flatten and a dense layer, into which export folds it."""
     try:
         layers = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -50,6 +53,11 @@ def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
             raise ValueError(f"--arch {path}: layer {i} neuron may set {sorted(NEURON_KEYS)}")
     if layers[-1]["type"] != "dense" and layers[-1]["type"] != "conv":
         raise ValueError(f"--arch {path}: the last layer must be dense or conv (the outputs)")
+    for i, layer in enumerate(layers[:-1]):
+        after = [l["type"] for l in layers[i + 1:i + 3]]
+        if layer["type"] == "pool" and not (after[0] == "conv" or after == ["flatten", "dense"]):
+            raise ValueError(f"--arch {path}: layer {i} (pool) must be followed by a conv, or "
+                             f"a flatten and a dense layer (export folds the pooling into it)")
     return layers
 
 

@@ -91,6 +91,21 @@ class Conv(_SastBlock, base.AbstractConv):
         del self.synapse_params
 
 
+class SumPool(torch.nn.Module):
+    """Sum pooling of spikes over ``kernel x kernel`` windows with stride ``kernel`` (no
+    neuron, no trained weight): lava-dl's own pooling synapse with its weights frozen at 1.
+    NetX has no pool layer, so export folds it into the next weight layer
+    (:mod:`lava_sast.pooling`)."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__()
+        self.kernel = int(kernel)
+        self.pool = synapse.Pool(self.kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
 class Flatten(base.AbstractFlatten):
     """NCHWT -> N(CHW)T; exports as a NetX ``flatten`` layer."""
 

@@ -309,6 +309,10 @@ def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("--fold", type=int, default=_D.fold, help="the held-out fold")
     p.add_argument("--fold-seed", type=int, default=_D.fold_seed,
                    help="shuffle of the folds (the same for every method and seed)")
+    p.add_argument("--tuning-block", type=float, default=_D.tuning_block, metavar="F",
+                   help="set a stratified share F of the training split aside for tuning: "
+                        "lava_sast.tune draws only on it, every other run never sees it "
+                        "(default %(default)s: no block)")
     p.add_argument("--no-hardware-eval", dest="hardware_eval", action="store_false",
                    help="skip the INT8/INT4 export and emulator evaluation")
     p.add_argument("--out", default=None if many else _D.out, required=many,

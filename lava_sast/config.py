@@ -14,7 +14,7 @@ from .datasets import DATASETS, DEFAULT_DATASET
 from .defaults import COMMON_DEFAULTS, FAMILY_DEFAULTS, LOSSES
 from .device import resolve_device
 from .methods import METHOD_NAMES, canonical_name, get_method
-from .presets import preset_names, preset_path
+from .presets import preset_names, preset_path, tuning_record
 
 
 @dataclass
@@ -59,6 +59,11 @@ class TrainConfig:
     folds: int = 0  # > 1: cross-validation over the training split; fold `fold` is held out
     fold: int = 0
     fold_seed: int = 0  # the folds' shuffle, the same for every method and seed
+    # a stratified share of the training split set aside for tuning (lava_sast.tune draws
+    # only on it, every other run never sees it): part "tuning" is the block, "scored" the rest
+    tuning_block: float = 0.0
+    part: str = "scored"
+    tuned_on: Optional[dict] = None  # where the settings were tuned (best.json, a preset)
     true_rate: Optional[float] = None
     false_rate: Optional[float] = None
     loss: Optional[str] = None  # "rate" (lava-dl's SpikeRate) or "ce" (cross-entropy on counts)
@@ -115,6 +120,10 @@ def resolved(cfg: TrainConfig) -> TrainConfig:
     if cfg.beta_end is None:
         cfg = replace(cfg, beta_end=get_method(cfg.method).default_beta_end(cfg.beta))
     return cfg
+
+
+#: Parts of the training split a run draws on: all but the tuning block, or the block.
+PARTS = ("scored", "tuning")
 
 
 #: Settings a stored run may differ in from a request to continue or reuse it.
@@ -184,6 +193,12 @@ def check_config(cfg: TrainConfig) -> None:
                          f"{cfg.fold} of {cfg.folds}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    if not 0.0 <= cfg.tuning_block < 1.0:
+        raise ValueError(f"tuning_block must be in [0, 1), got {cfg.tuning_block}")
+    if cfg.part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {cfg.part!r}")
+    if cfg.part == "tuning" and (not cfg.tuning_block or cfg.folds):
+        raise ValueError("the tuning part needs --tuning-block > 0 and no --folds")
     resolve_device(cfg.device)
     if cfg.qat_bits not in (None, 0, 8, 4):
         raise ValueError(f"qat_bits must be 8, 4 or 0 (off), got {cfg.qat_bits}")
@@ -196,7 +211,9 @@ def read_settings(source: str | Path) -> dict[str, dict[str, Any]]:
     """Per-method settings from ``--config``: a preset's name (:mod:`lava_sast.presets`) or
     a JSON file ``{"methods": {METHOD: {setting: value}}}`` (what ``lava_sast.tune``
     writes as ``best.json``).  Every setting is checked against :class:`TrainConfig`, its
-    name and the type of its value; ``ValueError`` names the first bad one."""
+    name and the type of its value; ``ValueError`` names the first bad one.  Each method's
+    settings carry ``tuned_on``, where the file's settings were tuned
+    (:func:`lava_sast.presets.tuning_record`)."""
     name = str(source)
     if name in preset_names():
         path, label = preset_path(name), f"--config {name} (preset)"
@@ -225,6 +242,10 @@ def read_settings(source: str | Path) -> dict[str, dict[str, Any]]:
             settings["qat_bits"] = 0  # a tuning trial without QAT: off, not "default"
         for key, value in settings.items():
             _check_type(label, method, key, value)
+    record = tuning_record(data)
+    if record is not None:  # every run with these settings says where they were tuned
+        for settings in methods.values():
+            settings["tuned_on"] = record
     return methods
 
 
@@ -254,7 +275,8 @@ def _check_type(label: str, method: str, key: str, value: Any) -> None:
 
 #: What a ``--config`` file may not set: where a run lives and which method it is.
 _NOT_FROM_FILE = {"method", "out", "dataset", "data_dir", "seed", "fold", "folds",
-                  "fold_seed", "epochs", "device", "cache_dir", "download", "quiet"}
+                  "fold_seed", "tuning_block", "part", "tuned_on", "epochs", "device",
+                  "cache_dir", "download", "quiet"}
 
 
 #: Each setting's type, read from :class:`TrainConfig`'s annotations.

@@ -5,9 +5,18 @@ A study with ``--folds K`` trains every method on each fold's complement and sco
 the held-out fold, so each training sample is scored once per method and seed (1,000 on
 ``nmnist-small`` instead of 100 official test samples).  :func:`pool_folds` joins one
 method-and-seed's folds into one report; :func:`compare` gives each method's accuracy
-with a 95 % Wilson interval and, for every pair of methods, the paired difference on the
-same samples with an exact McNemar test (two-sided binomial test on the discordant pairs,
-:func:`scipy.stats.binomtest`).  Several seeds are pooled as more (seed, sample) pairs.
+with a 95 % Wilson interval and, for every pair of methods and every mode:
+
+- the paired difference over the (seed, fold) accuracies with Nadeau & Bengio's corrected
+  resampled t-test (:func:`corrected_t`), which counts training variance (seeds) and the
+  folds' overlapping training sets; its 95 % interval;
+- the Holm-corrected p-value across every cell of the table (:func:`holm`);
+- a verdict: ``better``/``worse`` when the Holm p is below 0.05, ``level`` only when the
+  whole interval lies within :data:`EQUIVALENCE` points, else ``unresolved``;
+- the exact McNemar test on the pooled samples, kept for reference (it treats seeds as
+  independent samples, so it overstates the evidence).
+
+:func:`check_tuning` refuses runs whose settings were tuned on samples they score.
 """
 from __future__ import annotations
 
@@ -26,6 +35,11 @@ from .methods import SAM_METHODS
 
 #: Spike modes scored per sample: surrogate and hard on the float net, INT8/INT4 emulated.
 MODES = ("surrogate", "hard", "int8", "int4")
+#: Half-width, in accuracy points, of the interval that makes a difference "level".
+EQUIVALENCE = 2.0
+#: Family-wise error rate of the verdicts (Holm).
+ALPHA = 0.05
+
 #: Metrics averaged over folds (per-fold numbers that are not per-sample).
 AVERAGED = ("hard_synops_per_sample", "int8_synops_per_sample", "near_threshold_fraction",
             "seconds_per_epoch", "best_epoch", "epochs", "val_hard_accuracy",
@@ -37,14 +51,23 @@ def pool_folds(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """One report from the fold reports of one method and seed: per-sample predictions
     and labels concatenated, accuracies over all held-out samples, other metrics averaged
     over the folds."""
+    config = reports[0].get("config", {})
     pooled: dict[str, Any] = {"folds": len(reports),
-                              "test_labels": sum((r["test_labels"] for r in reports), [])}
+                              "folds_of": config.get("folds", len(reports)),
+                              "seed": config.get("seed"),
+                              "fold_ids": [r.get("config", {}).get("fold", i)
+                                           for i, r in enumerate(reports)],
+                              "test_labels": sum((r["test_labels"] for r in reports), []),
+                              "fold_accuracy": {}}
     labels = np.array(pooled["test_labels"])
     for mode in MODES:
         key = f"{mode}_predictions"
         if all(r.get(key) is not None for r in reports):
             pooled[key] = sum((r[key] for r in reports), [])
             pooled[f"{mode}_accuracy"] = float(np.mean(np.array(pooled[key]) == labels))
+            pooled["fold_accuracy"][mode] = [
+                float(np.mean(np.array(r[key]) == np.array(r["test_labels"])))
+                for r in reports]
     if "surrogate_accuracy" in pooled and "hard_accuracy" in pooled:
         pooled["transfer_gap"] = 100.0 * (pooled["surrogate_accuracy"]
                                           - pooled["hard_accuracy"])
@@ -52,6 +75,10 @@ def pool_folds(reports: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in reports if r.get(key) is not None]
         if vals:
             pooled[key] = float(np.mean(vals))
+    capped = [r["best_epoch"] >= r["max_epochs"] for r in reports
+              if r.get("best_epoch") is not None and r.get("max_epochs") is not None]
+    if capped:  # runs whose best epoch is the last allowed: maybe not trained to convergence
+        pooled["best_at_cap"] = float(np.mean(capped))
     pooled["hist_range"] = reports[0]["hist_range"]
     pooled["hard_voltage_hist"] = np.mean([r["hard_voltage_hist"] for r in reports],
                                           0).tolist()
@@ -79,6 +106,61 @@ def mcnemar(a_right: np.ndarray, b_right: np.ndarray) -> dict[str, Any]:
             "b_only": b_only, "p": float(p), "samples": int(len(a_right))}
 
 
+def corrected_t(diffs: Sequence[float], test_over_train: float) -> dict[str, Any]:
+    """Nadeau & Bengio's corrected resampled t-test of paired differences ``diffs`` (one per
+    seed and fold, in points): the variance of their mean is ``(1/J + n_test/n_train) s^2``
+    rather than ``s^2 / J``, because the folds' training sets overlap; ``test_over_train``
+    is ``n_test / n_train`` (``1 / (K - 1)`` for K folds).  Returns the mean, its 95 %
+    interval and the two-sided p-value (t with J - 1 degrees of freedom)."""
+    from scipy.stats import t as student
+    d = np.asarray(diffs, dtype=float)
+    j = len(d)
+    mean = float(d.mean()) if j else math.nan
+    if j < 2:
+        return {"diff": mean, "ci95": [math.nan, math.nan], "p": math.nan, "pairs": j}
+    se = math.sqrt((1.0 / j + test_over_train) * float(d.var(ddof=1)))
+    if se == 0.0:
+        return {"diff": mean, "ci95": [mean, mean], "p": 1.0 if mean == 0 else 0.0,
+                "pairs": j}
+    half = float(student.ppf(0.975, j - 1)) * se
+    p = float(2 * student.sf(abs(mean) / se, j - 1))
+    return {"diff": mean, "ci95": [mean - half, mean + half], "p": p, "pairs": j}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (NaNs stay NaN and are not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    idx = [i for i in np.argsort(p) if not math.isnan(p[i])]
+    adjusted = np.full(len(p), math.nan)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (len(idx) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def verdict(cell: dict[str, Any], bound: float = EQUIVALENCE, alpha: float = ALPHA) -> str:
+    """``better``/``worse`` (A against B) when Holm's p is below ``alpha``; ``level`` when
+    the 95 % interval lies within ``±bound`` points; else ``unresolved``."""
+    lo, hi = cell["ci95"]
+    if not math.isnan(cell.get("p_holm", math.nan)) and cell["p_holm"] < alpha:
+        return "better" if cell["diff"] > 0 else "worse"
+    if not math.isnan(lo) and -bound <= lo and hi <= bound:
+        return "level"
+    return "unresolved"
+
+
+def fold_differences(a: list[dict[str, Any]], b: list[dict[str, Any]],
+                     mode: str) -> list[float]:
+    """Paired differences in points (A - B) of the (seed, fold) accuracies that both
+    methods have in ``mode``."""
+    def table(reps: list[dict[str, Any]]) -> dict[tuple[Any, Any], float]:
+        return {(r.get("seed"), f): acc for r in reps
+                for f, acc in zip(r.get("fold_ids", []), r.get("fold_accuracy", {}).get(mode, []))}
+    ta, tb = table(a), table(b)
+    return [100.0 * (ta[k] - tb[k]) for k in sorted(ta, key=str) if k in tb]
+
+
 def compare(pooled: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """``pooled``: each method's pooled reports, one per seed, on the same samples.
     Returns each method's accuracy with its interval per mode, and every pair's paired
@@ -89,7 +171,7 @@ def compare(pooled: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         labels = np.concatenate([np.array(r["test_labels"]) for r in reps])
         right[name] = {}
         methods[name] = {"samples": int(len(labels)), "seeds": len(reps)}
-        for key in AVERAGED + ("transfer_gap",):
+        for key in AVERAGED + ("transfer_gap", "best_at_cap"):
             vals = [r[key] for r in reps if r.get(key) is not None]
             if vals:
                 methods[name][key] = float(np.mean(vals))
@@ -106,9 +188,18 @@ def compare(pooled: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         for mode in MODES:
             ra, rb = right[a].get(mode), right[b].get(mode)
             if ra is not None and rb is not None and len(ra) == len(rb):
-                cell[mode] = mcnemar(ra, rb)
+                folds = pooled[a][0].get("folds_of", pooled[a][0].get("folds", 2))
+                cell[mode] = {**corrected_t(fold_differences(pooled[a], pooled[b], mode),
+                                            1.0 / max(folds - 1, 1)),
+                              "mcnemar": mcnemar(ra, rb)}
         pairs[f"{a} vs {b}"] = cell
-    return {"methods": methods, "pairs": pairs}
+    cells = [c for cell in pairs.values() for c in cell.values()]
+    for c, p in zip(cells, holm([c["p"] for c in cells])):
+        c["p_holm"] = p
+        c["verdict"] = verdict(c)
+    return {"methods": methods, "pairs": pairs, "equivalence_bound": EQUIVALENCE,
+            "alpha": ALPHA, "test": "corrected resampled t (Nadeau & Bengio) over seed x "
+                                    "fold accuracies, Holm across the table"}
 
 
 def to_markdown(cv: dict[str, Any]) -> str:
@@ -124,7 +215,8 @@ def to_markdown(cv: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['samples']} | " + " | ".join(cells) + " |")
     extra = [("gap (pts)", "transfer_gap", 1), ("SynOps/sample (INT8)", "int8_synops_per_sample", 1),
              ("near-thr. %", "near_threshold_fraction", 100), ("s/epoch", "seconds_per_epoch", 1),
-             ("epochs", "epochs", 1), ("official hard", "official_hard_accuracy", 100),
+             ("epochs", "epochs", 1), ("best epoch = cap %", "best_at_cap", 100),
+             ("official hard", "official_hard_accuracy", 100),
              ("official INT8", "official_int8_accuracy", 100),
              ("official INT4", "official_int4_accuracy", 100)]
     extra = [e for e in extra if any(e[1] in row for row in cv["methods"].values())]
@@ -134,13 +226,56 @@ def to_markdown(cv: dict[str, Any]) -> str:
         cells = ["–" if key not in row else (f"{row[key] * scale:,.0f}" if abs(row[key] * scale)
                  >= 1000 else f"{row[key] * scale:.1f}") for _, key, scale in extra]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Paired on the same samples (A − B in points; exact McNemar p):", "",
+    bound = cv.get("equivalence_bound", EQUIVALENCE)
+    lines += ["", f"Paired over seeds × folds (A − B in points, 95 % interval of the corrected "
+              f"resampled t-test, Holm-corrected p across this table; *level*: the interval "
+              f"lies within ±{bound:g} points):", "",
               "| A vs B | " + " | ".join(MODES) + " |", "|---|" + "---|" * len(MODES)]
     for pair, cell in cv["pairs"].items():
-        cells = ["–" if m not in cell else
-                 f"{cell[m]['diff']:+.1f} (p={cell[m]['p']:.2g})" for m in MODES]
+        cells = ["–" if m not in cell else _cell(cell[m]) for m in MODES]
         lines.append(f"| {pair} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def summary_table(cv: dict[str, Any], bar: str) -> str:
+    """The README's compact table: each row's hard, INT8 and INT4 accuracy (95 % Wilson
+    interval), its INT8 difference from row ``bar`` (seed-aware interval, Holm p, verdict),
+    transfer gap and SynOps."""
+    lines = ["| method | hard | INT8 | INT4 | Δ INT8 vs " + bar + " [95 % CI], p (Holm) | "
+             "gap (pts) | SynOps/sample |", "|---|---|---|---|---|---|---|"]
+    for name, row in cv["methods"].items():
+        def acc(mode: str, interval: bool = True) -> str:
+            c = row.get(mode)
+            if c is None:
+                return "–"
+            text = f"{100 * c['accuracy']:.1f}"
+            return text + (f" [{100 * c['ci95'][0]:.0f}–{100 * c['ci95'][1]:.0f}]"
+                           if interval else "")
+        diff = ""
+        if name != bar:
+            key = f"{name} vs {bar}" if f"{name} vs {bar}" in cv["pairs"] else f"{bar} vs {name}"
+            c = cv["pairs"].get(key, {}).get("int8")
+            if c is not None:
+                sign = 1 if key.startswith(name + " vs") else -1
+                lo, hi = sorted((sign * c["ci95"][0], sign * c["ci95"][1]))
+                word = {"better": "better", "worse": "worse"}.get(c["verdict"], c["verdict"])
+                if sign < 0 and word in ("better", "worse"):
+                    word = "worse" if word == "better" else "better"
+                diff = (f"{sign * c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}], "
+                        f"p={c['p_holm']:.2g}: {word}")
+        synops = row.get("int8_synops_per_sample")
+        lines.append(f"| {name} | {acc('hard', False)} | {acc('int8')} | {acc('int4')} | "
+                     f"{diff} | {row.get('transfer_gap', float('nan')):.1f} | "
+                     f"{'–' if synops is None else f'{synops:,.0f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(c: dict[str, Any]) -> str:
+    if "ci95" not in c:  # a summary written before the seed-aware test
+        return f"{c['diff']:+.1f} (McNemar p={c['p']:.2g})"
+    lo, hi = c["ci95"]
+    return (f"{c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}] p_Holm={c['p_holm']:.2g} "
+            f"**{c['verdict']}**")
 
 
 def variant_label(method: str, rho: float, qat_bits: Optional[int]) -> str:
@@ -149,19 +284,53 @@ def variant_label(method: str, rho: float, qat_bits: Optional[int]) -> str:
     return " ".join(parts + ([f"qat{qat_bits}"] if qat_bits else []))
 
 
-def collect(folders: Sequence[str | Path]) -> dict[str, list[dict[str, Any]]]:
+def tuning_overlap(report: dict[str, Any]) -> Optional[str]:
+    """Why the tuning of a run's settings may have seen samples the run scores, or
+    ``None``: settings that were not tuned, were tuned on another dataset, or on the
+    tuning block that this run's ``--tuning-block`` keeps out."""
+    split = report.get("split")
+    if split is None:
+        return "its report predates tuning records, so where its settings were tuned is unknown"
+    tuned = split.get("tuned_on")
+    config = report.get("config", {})
+    if tuned is None or tuned.get("dataset") not in (None, config.get("dataset")):
+        return None
+    if not tuned.get("tuning_block"):
+        return (f"its settings were tuned on the whole {config.get('dataset')} training split "
+                f"(no --tuning-block), which its folds score")
+    if (split.get("part") != "scored" or split.get("tuning_block") != tuned["tuning_block"]
+            or split.get("train_samples") != tuned.get("train_samples")):
+        return (f"its settings were tuned on a tuning block of {tuned['tuning_block']:g} "
+                f"(--train-samples {tuned.get('train_samples')}), but the run draws on "
+                f"--tuning-block {split.get('tuning_block'):g} (--train-samples "
+                f"{split.get('train_samples')}, part {split.get('part')})")
+    return None
+
+
+def collect(folders: Sequence[str | Path],
+            allow_overlap: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Pooled reports per method row and seed from the cross-validated run folders
     (``*/report.json`` with ``config.folds``) under each study folder; a row is labelled
-    ``variant (folder)``.  Every row must cover the same samples."""
+    ``variant (folder)``.  Every row must cover the same samples, and no run's tuning may
+    have seen samples it scores (:func:`tuning_overlap`; ``allow_overlap`` labels such
+    rows ``[tuning overlap]`` instead of refusing them)."""
     by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for folder in folders:
-        reports = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*/report.json"))]
-        reports = [r for r in reports if r["config"].get("folds")]
+        paths = sorted(Path(folder).glob("*/report.json"))
+        reports = [(p, json.loads(p.read_text())) for p in paths]
+        reports = [(p, r) for p, r in reports if r["config"].get("folds")]
         if not reports:
             raise ValueError(f"{folder}: no cross-validated runs (*/report.json with folds)")
-        for r in reports:
+        for path, r in reports:
+            why = tuning_overlap(r)
+            if why and not allow_overlap:
+                raise ValueError(f"{path.parent}: {why}; tune with --tuning-block F and run "
+                                 f"the study with the same --tuning-block (or pass "
+                                 f"--allow-tuning-overlap to compare anyway, labelled)")
             c = r["config"]
             label = f"{variant_label(c['method'], r['rho'], c.get('qat_bits'))} ({Path(folder).name})"
+            if why:
+                label += " [tuning overlap]"
             by_key.setdefault((label, c["seed"]), []).append(r)
     pooled: dict[str, list[dict[str, Any]]] = {}
     for (label, _seed), reps in by_key.items():
@@ -175,19 +344,88 @@ def collect(folders: Sequence[str | Path]) -> dict[str, list[dict[str, Any]]]:
     return pooled
 
 
+#: Per-seed report keys kept in a predictions file besides labels and predictions.
+_KEPT = ("folds", "folds_of", "seed", "fold_ids", "fold_accuracy") + AVERAGED + (
+    "transfer_gap", "best_at_cap")
+
+
+def save_predictions(pooled: dict[str, list[dict[str, Any]]], path: str | Path) -> None:
+    """Write ``pooled`` (:func:`collect`'s rows) compactly and atomically: every row's
+    per-seed labels and predictions as int16 arrays, the per-fold accuracies and averaged
+    metrics as JSON; :func:`load_predictions` reads it back, and :func:`compare` of the two
+    is the same."""
+    from .atomic import atomic_path
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, list[dict[str, Any]]] = {}
+    for i, (label, reps) in enumerate(pooled.items()):
+        meta[label] = []
+        for j, r in enumerate(reps):
+            arrays[f"r{i}s{j}_labels"] = np.asarray(r["test_labels"], dtype=np.int16)
+            for mode in MODES:
+                if r.get(f"{mode}_predictions") is not None:
+                    arrays[f"r{i}s{j}_{mode}"] = np.asarray(r[f"{mode}_predictions"],
+                                                            dtype=np.int16)
+            meta[label].append({k: r[k] for k in _KEPT if k in r})
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load_predictions(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a :func:`save_predictions` file, as :func:`compare` takes them."""
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        pooled: dict[str, list[dict[str, Any]]] = {}
+        for i, (label, reps) in enumerate(meta.items()):
+            pooled[label] = []
+            for j, r in enumerate(reps):
+                r = dict(r)
+                labels = data[f"r{i}s{j}_labels"]
+                r["test_labels"] = labels.tolist()
+                for mode in MODES:
+                    key = f"r{i}s{j}_{mode}"
+                    if key in data:
+                        r[f"{mode}_predictions"] = data[key].tolist()
+                        r[f"{mode}_accuracy"] = float(np.mean(data[key] == labels))
+                pooled[label].append(r)
+    return pooled
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lava_sast.crossval", description=(
         "Compare the cross-validated runs of one or more study folders on the same samples "
-        "(95 % Wilson intervals, exact McNemar tests)."))
-    p.add_argument("folders", nargs="+", help="study folders made with --folds")
+        "(95 % Wilson intervals; paired corrected resampled t-tests over seeds x folds, "
+        "Holm-corrected; refuses runs whose tuning saw the samples they score)."))
+    p.add_argument("folders", nargs="*", help="study folders made with --folds")
+    p.add_argument("--predictions", default=None, metavar="FILE.npz",
+                   help="compare the rows of a predictions file instead of study folders")
+    p.add_argument("--save-predictions", default=None, metavar="FILE.npz",
+                   help="also write the rows' labels and predictions (compact, to commit)")
     p.add_argument("--out", default=None, help="write the Markdown here (and .json beside)")
+    p.add_argument("--bar", default=None, metavar="ROW",
+                   help="also print the README's compact table, differences against ROW")
+    p.add_argument("--allow-tuning-overlap", action="store_true",
+                   help="compare runs whose settings were tuned on samples they score, "
+                        "labelled [tuning overlap] (refused otherwise)")
     a = p.parse_args(argv)
+    if bool(a.folders) == bool(a.predictions):
+        p.error("give study folders or --predictions FILE.npz (one of the two)")
     try:
-        cv = compare(collect(a.folders))
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        pooled = (load_predictions(a.predictions) if a.predictions
+                  else collect(a.folders, a.allow_tuning_overlap))
+        if a.save_predictions:
+            save_predictions(pooled, a.save_predictions)
+        cv = compare(pooled)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: {a.predictions or ' '.join(a.folders)}: {exc}", file=sys.stderr)
         return 2
-    md = f"Command: `python -m lava_sast.crossval {' '.join(a.folders)}`\n\n" + to_markdown(cv)
+    source = f"--predictions {a.predictions}" if a.predictions else " ".join(a.folders)
+    md = f"Command: `python -m lava_sast.crossval {source}`\n\n" + to_markdown(cv)
+    if a.bar:
+        if a.bar not in cv["methods"]:
+            print(f"error: --bar {a.bar!r} is not a row; rows: {list(cv['methods'])}",
+                  file=sys.stderr)
+            return 2
+        md += "\n" + summary_table(cv, a.bar)
     print(md)
     if a.out:
         write_text_atomic(a.out, md)

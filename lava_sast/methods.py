@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Optional, Protocol
 
 import torch
 
-from .presets import preset_settings
+from .presets import preset_record, preset_settings
 from .sam import SAM
 
 
@@ -96,11 +96,17 @@ class Method:
     # ------------------------------------------------------------------ facts
 
     def defaults_for(self, family: str) -> dict[str, Any]:
-        """The method's default settings on a ``family`` net (dense or conv)."""
+        """The method's default settings on a ``family`` net (dense or conv); ``tuned_on``
+        records where a preset among them was tuned."""
         merged = dict(self.defaults)
         for layer in self.family_defaults.get(family, ()):
-            merged.update(preset_settings(layer, self.name) if isinstance(layer, str)
-                          else layer)
+            if isinstance(layer, str):
+                merged.update(preset_settings(layer, self.name))
+                record = preset_record(layer, self.name)
+                if record is not None:
+                    merged["tuned_on"] = record
+            else:
+                merged.update(layer)
         return merged
 
     def presets_for(self, family: str) -> list[str]:
@@ -200,7 +206,7 @@ class Method:
             "beta_warmup": trial.suggest_int("beta_warmup", 0,
                                              min(MAX_TUNED_WARMUP, epochs // 2)),
             "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
-            "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),  # divided by beta:
+            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),  # divided by beta:
             "lr_per_slope": True,  # the same step in beta (v - theta) at every slope
         }
 
@@ -209,16 +215,17 @@ class Surrogate(Method):
     name = "surrogate"
     aliases = ("baseline",)
     summary = "smooth sigmoid spikes forward, Adam (the surrogate-forward baseline)"
-    defaults = {}
-    family_defaults = {"dense": (SURROGATE_FORWARD, DENSE_PRESET)}
+    defaults = dict(SURROGATE_FORWARD)
+    family_defaults = {"dense": (DENSE_PRESET,)}
 
 
 class Sast(Method):
     name = "sast"
     summary = "smooth sigmoid spikes forward, SAM around Adam (the paper's SAST)"
     uses_sam = True
-    defaults = {"rho": 0.3}  # the earlier N-MNIST pilot's radius (docs/results-2026-11.md)
-    family_defaults = {"dense": (SURROGATE_FORWARD, DENSE_PRESET)}
+    # the earlier N-MNIST pilot's radius (docs/results-2026-11.md)
+    defaults = {**SURROGATE_FORWARD, "rho": 0.3}
+    family_defaults = {"dense": (DENSE_PRESET,)}
 
 
 class Slayer(Method):
@@ -253,8 +260,8 @@ class Anneal(Method):  # not tuned: its slope schedule is beta_warmup's special 
     name = "anneal"
     summary = "smooth forward with the slope raised to --beta-end; SAM when --rho > 0"
     uses_sam = True  # only when rho > 0
-    defaults = {"rho": 0.0}
-    family_defaults = {"dense": ({**SURROGATE_FORWARD, "beta_warmup": 0},)}
+    defaults = {**SURROGATE_FORWARD, "beta_warmup": 0, "rho": 0.0}
+    family_defaults = {}
 
     def default_beta_end(self, beta: float) -> float:
         return beta * ANNEAL_FACTOR

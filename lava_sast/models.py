@@ -5,6 +5,8 @@ checkpoints can rebuild it.
 """
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 from contextlib import contextmanager
@@ -77,6 +79,13 @@ class SastNetwork(torch.nn.Module):
                     stride=layer.get("stride", 1), padding=layer.get("padding", 0),
                     weight_scale=weight_scale, bias=layer.get("bias", False)))
                 features = layer["out"]
+            elif kind == "pool":
+                k, (h, w) = layer["kernel"], self._map_shape()[1:]
+                if h % k or w % k:
+                    raise ValueError(f"pool layer {len(self.blocks)}: kernel {k} does not "
+                                     f"divide its {h}x{w} input (export folds pooling into "
+                                     f"the next layer, which needs whole windows)")
+                self.blocks.append(block.SumPool(k))
             elif kind == "flatten":
                 self.blocks.append(block.Flatten())
                 features = None  # known after the first forward pass
@@ -102,12 +111,70 @@ class SastNetwork(torch.nn.Module):
             b.synapse.pre_hook_fx = {"clamp": n.weight_hook, "slayer8": n.quantize_8bit}.get(
                 kind) or QuantizedWeight(int(kind[3:]))
 
-    def _flat_features(self) -> int:
+    def _map_shape(self) -> tuple[int, ...]:
+        """Per-sample shape after the blocks built so far (without time)."""
         x = torch.zeros(1, *self.input_shape, 1)
+        if not self.conv_input:
+            x = x.reshape(1, -1, 1)
         with torch.no_grad():
             for b in self.blocks:
                 x = b(x)
-        return int(np.prod(x.shape[1:-1]))
+        return tuple(x.shape[1:-1])
+
+    def _flat_features(self) -> int:
+        return int(np.prod(self._map_shape()))
+
+    def folded(self) -> "SastNetwork":
+        """The same net without ``pool`` layers: each folded exactly into the weight layer
+        that reads it (:func:`lava_sast.pooling.fold_pool`), neurons, hooks and biases
+        copied.  What NetX and Lava run; ``self`` when there is no pool."""
+        if not any(layer["type"] == "pool" for layer in self.arch):
+            return self
+        from .pooling import fold_pool
+        shapes, x = [], torch.zeros(1, *self.input_shape, 1)
+        with torch.no_grad():
+            for b in self.blocks:
+                shapes.append(tuple(x.shape[1:-1]))
+                x = b(x)
+        arch, weights, pool = [], [], None
+        for i, (layer, b) in enumerate(zip(self.arch, self.blocks)):
+            if layer["type"] == "pool":
+                k, (c, h, w) = layer["kernel"], shapes[i]
+                pool = {"name": f"layer {i} (pool)", "kernel": [k, k], "stride": [k, k],
+                        "scale": 1.0, "in_shape": (c, h, w), "shape": (c, h // k, w // k)}
+                continue
+            layer = dict(layer)
+            if layer["type"] in ("conv", "dense"):
+                wt = b.synapse.weight.detach().cpu().double().numpy()
+                if pool is not None:
+                    rec = fold_pool(pool, {
+                        "kind": layer["type"], "source": f"layer {i}",
+                        "weight": wt[..., 0] if layer["type"] == "conv"
+                        else wt.reshape(wt.shape[0], -1),
+                        "stride": [layer.get("stride", 1)] * 2,
+                        "padding": [layer.get("padding", 0)] * 2,
+                        "dilation": [1, 1], "groups": 1})
+                    wt = rec["weight"].reshape(wt.shape[0], -1, *rec["weight"].shape[2:], 1)
+                    if layer["type"] == "conv":
+                        layer.update(kernel=int(rec["weight"].shape[-1]),
+                                     stride=int(rec["stride"][0]),
+                                     padding=int(rec["padding"][0]))
+                    else:
+                        wt = rec["weight"][:, :, None, None, None]
+                    pool = None
+                weights.append((b, wt))
+            arch.append(layer)
+        neuron = {k: v for k, v in self.neuron_params.items() if k != "beta"}
+        net = SastNetwork(arch, self.input_shape, neuron, self.neuron_params["beta"],
+                          self.weight_scale, self.weight_hook)
+        with torch.no_grad():
+            for new, (old, wt) in zip(net.weighted_blocks(), weights):
+                new.synapse.weight.copy_(torch.as_tensor(wt, dtype=new.synapse.weight.dtype))
+                new.synapse.pre_hook_fx = old.synapse.pre_hook_fx
+                new.neuron = copy.deepcopy(old.neuron)
+                if old.bias is not None:
+                    new.bias.copy_(old.bias)
+        return net.train(self.training)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -169,6 +236,9 @@ class SastNetwork(torch.nn.Module):
         """Write the NetX hdf5 (weights through each synapse's hook) atomically; ``binning``
         (the input's ``bin_us``, ``n_bins``, ``frames``) goes into the file's attributes,
         which NetX does not read (:func:`input_binning`)."""
+        net = self.folded()
+        if net is not self:  # NetX has no pool layer: fold pools first
+            return net.export_hdf5(filename, binning)
         with atomic_path(filename) as tmp, h5py.File(tmp, "w") as h:
             if binning:
                 h.attrs[BINNING_ATTR] = json.dumps(binning, sort_keys=True)

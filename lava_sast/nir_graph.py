@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from . import block
+from .pooling import fold_pool
 from .models import DEFAULT_NEURON, SastNetwork
 
 #: Time step written into exported graphs (snnTorch's).
@@ -329,40 +330,6 @@ def _pool_of(name: str, node: Any, shape: tuple[int, ...]) -> dict[str, Any]:
             "shape": out}
 
 
-def _fold_pool(pool: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-    """The weight layer ``layer`` that reads the pooled map, rewritten to read the map
-    before pooling: exact, since pooling is a fixed linear map of the spikes.  A dense
-    layer's columns spread over each window; a convolution becomes one with a kernel of
-    ``(K - 1) s + k``, stride ``c s`` and padding ``p s``."""
-    (kh, kw), (sh, sw), scale = pool["kernel"], pool["stride"], pool["scale"]
-    c, h, w = pool["in_shape"]
-    _, ph, pw = pool["shape"]
-    wt = layer["weight"]
-    if layer["kind"] == "dense":
-        wt = wt.reshape(wt.shape[0], c, ph, pw)
-        folded = np.zeros((wt.shape[0], c, h, w))
-        for m in range(kh):
-            for n in range(kw):
-                folded[:, :, m:m + sh * ph:sh, n:n + sw * pw:sw] += scale * wt
-        return {**layer, "weight": folded.reshape(wt.shape[0], -1)}
-    if layer["dilation"] != [1, 1] or layer["groups"] != 1:
-        raise NIRError(f"node {layer['source']!r}: a pooled input to a dilated or grouped "
-                       f"convolution cannot be folded")
-    if (h - kh) % sh or (w - kw) % sw:
-        raise NIRError(f"node {pool['name']!r}: pooling drops the last rows or columns of its "
-                       f"{pool['in_shape']} input, so it cannot be folded into the "
-                       f"convolution {layer['source']!r} exactly")
-    o, i, fh, fw = wt.shape
-    folded = np.zeros((o, i, (fh - 1) * sh + kh, (fw - 1) * sw + kw))
-    for u in range(fh):
-        for v in range(fw):
-            folded[:, :, u * sh:u * sh + kh, v * sw:v * sw + kw] += scale * wt[:, :, u:u + 1,
-                                                                              v:v + 1]
-    return {**layer, "weight": folded,
-            "stride": [layer["stride"][0] * sh, layer["stride"][1] * sw],
-            "padding": [layer["padding"][0] * sh, layer["padding"][1] * sw]}
-
-
 def _conv_out(layer: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
     nir = _nir()
     conv = nir.Conv2d(input_shape=np.array(shape[1:]), weight=layer["weight"],
@@ -426,7 +393,10 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
             out_shape = ((layer["weight"].shape[0],) if layer["kind"] == "dense"
                          else _conv_out(layer, shape))
             if pool:
-                layer = _fold_pool(pool, layer)
+                try:
+                    layer = fold_pool(pool, layer)
+                except ValueError as exc:
+                    raise NIRError(str(exc)) from None
                 if layer["kind"] == "dense":  # the flatten before it now sees the full map
                     shape = (int(np.prod(pool["in_shape"])),)
                 else:

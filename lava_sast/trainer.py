@@ -25,7 +25,8 @@ from .atomic import check_out_folder, write_json_atomic
 from .calibrate import calibrate_rates
 from .checkpoint import load_checkpoint, save_atomic
 from .config import RESUMABLE, TrainConfig, config_differences, resolve, resolved
-from .datasets import BinnedDataset, fold_indices, load_dataset, train_val_indices
+from .datasets import (TUNING_BLOCK_SEED, BinnedDataset, fold_indices, load_dataset,
+                       train_val_indices, tuning_block_indices)
 from .device import module_device, resolve_device
 from .errors import TrainingError
 from .evaluate import accuracy, evaluate
@@ -98,11 +99,10 @@ def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset
     """``(train, val, test)``: ``val`` is a stratified ``val_fraction`` of the (optionally
     subsampled) training split, fixed by the seed; ``test`` is the same for every seed.
     With ``cfg.folds``, ``test`` is fold ``cfg.fold`` of the training split (see
-    :func:`official_test`) and ``train``/``val`` are carved from the other folds."""
-    where = {"cache_dir": cfg.cache_dir, "download": cfg.download}
-    full = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
-                        max_samples=cfg.train_samples,
-                        subset_seed=cfg.fold_seed if cfg.folds else cfg.seed, **where)
+    :func:`official_test`) and ``train``/``val`` are carved from the other folds.  With
+    ``cfg.tuning_block``, everything is drawn from the block (part ``tuning``) or from
+    the rest (part ``scored``) (:func:`training_part`)."""
+    full = training_part(cfg)
     if cfg.folds:
         rest, held_out = fold_indices(full.labels, cfg.folds, cfg.fold, cfg.fold_seed)
         train_idx, val_idx = (rest[i] for i in train_val_indices(
@@ -113,6 +113,30 @@ def load_splits(cfg: TrainConfig) -> tuple[BinnedDataset, Optional[BinnedDataset
         test = official_test(cfg)
     val = full.select(val_idx) if len(val_idx) else None
     return full.select(train_idx), val, test
+
+
+def training_part(cfg: TrainConfig) -> BinnedDataset:
+    """The part of the (optionally subsampled) training split that ``cfg`` draws on: all
+    of it, or, with ``cfg.tuning_block``, the tuning block or the rest (the subsample is
+    then drawn with :data:`TUNING_BLOCK_SEED`, so that tuning and studies agree on it)."""
+    seed = (TUNING_BLOCK_SEED if cfg.tuning_block else
+            cfg.fold_seed if cfg.folds else cfg.seed)
+    full = load_dataset(cfg.dataset, cfg.data_dir, "train", cfg.bin_us, cfg.n_bins,
+                        max_samples=cfg.train_samples, subset_seed=seed,
+                        cache_dir=cfg.cache_dir, download=cfg.download)
+    if not cfg.tuning_block:
+        return full
+    block = tuning_block_indices(full.labels, cfg.tuning_block)
+    rest = np.setdiff1d(np.arange(len(full)), block)
+    return full.select(block if cfg.part == "tuning" else rest)
+
+
+def split_record(cfg: TrainConfig) -> dict[str, Any]:
+    """What a report says about the samples a run drew on and where its settings were
+    tuned (``crossval`` refuses to pair runs whose tuning saw the samples they score)."""
+    return {"tuning_block": cfg.tuning_block, "part": cfg.part,
+            "block_seed": TUNING_BLOCK_SEED if cfg.tuning_block else None,
+            "train_samples": cfg.train_samples, "tuned_on": cfg.tuned_on}
 
 
 def bin_once(cfg: TrainConfig) -> None:
@@ -209,6 +233,7 @@ def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
         "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
         "test_samples": sur.samples, "history": history, "config": cfg.as_dict(),
         "test_split": f"fold {cfg.fold} of {cfg.folds}" if cfg.folds else "test",
+        "split": split_record(cfg),
         "test_labels": hard.labels, "surrogate_predictions": sur.predictions,
         "hard_predictions": hard.predictions,
         "networks": {"slayer_export": NETWORK},

@@ -14,6 +14,10 @@ slayer-sam --trials 16 --epochs 15 --out runs/tune``
 - ``--objective int8|int4|hard``: validation accuracy of the best epoch's net, INT8/INT4
   through the bit-exact emulator.  ``--synops`` adds SynOps per sample as a second
   objective (to minimise; no pruning then) and plots the Pareto front.
+- ``--tuning-block F``: tune only on a stratified share F of the training split (the
+  same block for every seed); a study run with the same ``--tuning-block`` never trains
+  on or scores it, and ``crossval`` refuses runs whose tuning saw the samples they score.
+- The budget is counted by trial number; the pruner never judges slope warm-up epochs.
 - Writes ``OUT/best.json`` (each method's best settings, which ``train --config`` and
   ``study --config`` read), ``OUT/trials.csv`` and ``OUT/tuning.png``.
 """
@@ -113,8 +117,11 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
                               out=str(out / method / f"trial_{trial.number:04d}"),
                               hardware_eval=objective != "hard" or synops))
 
+        warmup = get_method(method).warmup_epochs(cfg)
+
         def prune(epoch: int, stats: dict[str, Any]) -> None:
-            if synops or "val_hard_accuracy" not in stats:
+            # warm-up epochs can never be the reported net: the pruner never judges them
+            if synops or "val_hard_accuracy" not in stats or epoch <= warmup:
                 return
             trial.report(stats["val_hard_accuracy"], epoch)
             if trial.should_prune():
@@ -169,12 +176,13 @@ def tune_task(cfg: dict[str, Any], methods: list[str], out: str, trials: int,
 
 
 def budget(study: Any, trials: int) -> list[Any]:
-    """The first ``trials`` finished (complete or pruned) trials, in the order they ended:
-    parallel workers may finish one or two more, which are not counted, so that every
-    method is judged on exactly the same number of trials."""
+    """The first ``trials`` finished (complete or pruned) trials by trial number: parallel
+    workers may finish one or two more, which are not counted, so that every method is
+    judged on exactly the same number of trials whatever order they ended in (a failed
+    trial is retried under a new number)."""
     from optuna.trial import TrialState
     ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    return sorted(ended, key=lambda t: (t.datetime_complete, t.number))[:trials]
+    return sorted(ended, key=lambda t: t.number)[:trials]
 
 
 def best_settings(studies: dict[str, Any], trials: int, epochs: int) -> dict[str, Any]:
@@ -196,6 +204,14 @@ def best_settings(studies: dict[str, Any], trials: int, epochs: int) -> dict[str
     return best
 
 
+def tuned_on(base: TrainConfig) -> dict[str, Any]:
+    """The samples a tuning drew on (recorded in ``best.json``; every run with its
+    settings carries it, and ``crossval`` checks it against the samples the run scores)."""
+    return {"dataset": base.dataset, "tuning_block": base.tuning_block,
+            "train_samples": base.train_samples, "bin_us": base.bin_us,
+            "n_bins": base.n_bins}
+
+
 def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objective: str,
                   synops: bool, command: str, trials: int, storage: Any) -> dict[str, Any]:
     """``best.json``, ``trials.csv`` and ``tuning.png`` (each method's study loaded once
@@ -207,6 +223,7 @@ def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objectiv
     write_json_atomic(out / "best.json", {
         "command": command, "objective": OBJECTIVES[objective], "dataset": base.dataset,
         "epochs": base.epochs, "seed": base.seed, "trials": trials,
+        "tuned_on": tuned_on(base),
         "methods": {m: b["settings"] for m, b in best.items()},
         "best": best})
     rows = []
@@ -275,7 +292,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if len(a.seed) != 1:
         p.error(f"--seed takes one seed for tuning, got {a.seed}")
     methods = [canonical_name(m) for m in dict.fromkeys(a.method)]
-    base = config_from_args(a, method=methods[0], seed=a.seed[0], rho=None)
+    base = config_from_args(a, method=methods[0], seed=a.seed[0], rho=None,
+                            part="tuning" if a.tuning_block else "scored")
+    if a.folds:
+        p.error("--folds: tuning validates on --val-fraction of its samples; give "
+                "--tuning-block F to keep it apart from a study's folds")
     ray: RayOptions = ray_options(a)
     command = "python -m lava_sast.tune " + " ".join(sys.argv[1:] if argv is None else argv)
 

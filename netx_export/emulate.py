@@ -13,6 +13,7 @@ index, so samples are independent and can be batched.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -44,59 +45,89 @@ class EmulationResult:
         return self.output_counts.argmax(dim=1)
 
 
-def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
-    """Lava's sign-magnitude 12-bit decay; a full decay (4096, an IF/LIF current) and no
-    decay (0, an IF membrane) skip the arithmetic they would not change."""
-    if decay == 4096:
-        return torch.zeros_like(x)
-    if decay == 0:
-        return x
-    prod = x * (4096 - decay)
-    return torch.sign(prod) * (prod.abs() >> 12)
+def _decay_factor(decay: int) -> float:
+    """Lava's 12-bit decay as a multiplier: ``x (4096 - decay) >> 12`` in sign-magnitude is
+    ``trunc(x * (4096 - decay) / 4096)``; exact in float64 (|x| < 2**24, so the product
+    has at most 36 significant bits)."""
+    return (4096 - decay) / 4096
+
+
+def _decay_(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` decayed in place by :func:`_decay_factor` ``factor``."""
+    if factor == 0.0:  # a full decay (an IF/LIF current)
+        return x.zero_()
+    if factor != 1.0:  # 1: no decay (an IF membrane)
+        x.mul_(factor)
+        torch.copysign(x.abs().floor_(), x, out=x)  # trunc, vectorised (trunc_ is not)
+    return x
 
 
 class _LayerState:
+    """One layer's state in float64 holding exact integers (faster than int64 on CPUs and
+    GPUs alike: a decay is one multiply and a trunc).  Lava's 24-bit wraps are applied only
+    where a layer's weights can reach them (:meth:`_bounds`)."""
+
     def __init__(self, layer: IntLayer, batch: int, in_shape: tuple[int, ...],
                  device: torch.device) -> None:
         self.layer = layer
-        self.u = torch.zeros(batch, *layer.shape, dtype=torch.int64, device=device)
+        self.u = torch.zeros(batch, *layer.shape, dtype=torch.float64, device=device)
         self.v = torch.zeros_like(self.u)
-        self.vth = layer.vth << 6
-        self.bias = (torch.as_tensor(np.asarray(layer.bias), dtype=torch.int64)
+        self.vth = float(layer.vth << 6)
+        self.bias = (torch.as_tensor(np.asarray(layer.bias), dtype=torch.float64)
                      .reshape(layer.shape if layer.bias.size == np.prod(layer.shape)
-                              else (-1,) + (1,) * (len(layer.shape) - 1)).to(device) << 6
+                              else (-1,) + (1,) * (len(layer.shape) - 1)).to(device) * 64
                      if layer.bias is not None else 0)
         # float32 sums of integers are exact below 2**24 on the CPU; otherwise, and on GPUs
         # (whose float32 convolutions may run in TF32), float64
-        bound = np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max()
+        bound = float(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max())
         exact32 = bound < 2 ** 24 and device.type == "cpu"
         self.dtype = torch.float32 if exact32 else torch.float64
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
+        self.scale = 2.0 ** layer.weight_exp
+        self.i_factor = _decay_factor(layer.i_decay)
+        self.v_factor = _decay_factor(layer.v_decay)
+        self.wrap_acc, self.wrap_u = self._bounds(bound)
         self.fan_out = fan_out(layer, in_shape).to(device)
 
+    def _bounds(self, wsum: float) -> tuple[bool, bool]:
+        """Whether the conv sum and the current can reach Lava's 24-bit wrap: the sum is at
+        most ``wsum`` (binary inputs); the current at most ``64 a / (1 - factor)``."""
+        lay = self.layer
+        wrap_acc = lay.kind == "conv" and wsum >= UV_MAX
+        a_max = wsum * self.scale * 64
+        u_max = a_max / (1 - self.i_factor) if self.i_factor < 1 else math.inf
+        return wrap_acc, u_max >= UV_MAX
+
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
+        """The input current ``a << 6`` of binary spikes ``s``: exact integers, in the sum's
+        own dtype (scaling by powers of two is exact in float32 too)."""
         lay = self.layer
         if lay.kind == "dense":
             acc = s.reshape(s.shape[0], -1).to(self.dtype) @ self.weight.T
         else:
             acc = F.conv2d(s.to(self.dtype), self.weight, stride=lay.stride, padding=lay.padding,
                            dilation=lay.dilation, groups=lay.groups)
-        acc = acc.to(torch.int64)  # exact integers (see dtype choice above)
-        if lay.kind == "conv":  # Lava's Conv wraps its output to signed 24 bit
-            acc = (acc + UV_MAX) % (2 * UV_MAX) - UV_MAX
-        if lay.weight_exp >= 0:
-            return acc << lay.weight_exp
-        return acc >> -lay.weight_exp
+        if self.wrap_acc:  # Lava's Conv wraps its output to signed 24 bit
+            acc = torch.remainder(acc.double() + UV_MAX, 2 * UV_MAX) - UV_MAX
+        if lay.weight_exp < 0:  # an arithmetic shift right floors
+            acc = torch.floor(acc * self.scale)
+        elif lay.weight_exp > 0:
+            acc = acc * self.scale
+        return acc * 64
 
     def step(self, a: torch.Tensor) -> torch.Tensor:
-        lay = self.layer
-        u = _decay(self.u, lay.i_decay) + (a << 6)
-        u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
-        u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
-        v = _decay(self.v, lay.v_decay) + u + self.bias
-        v = v.clamp(-UV_MAX + 1, UV_MAX - 1)
+        """One time step on input current ``a``; returns the spikes (bool).  The state is
+        updated in place."""
+        u = _decay_(self.u, self.i_factor).add_(a)
+        if self.wrap_u:
+            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
+            u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
+        v = _decay_(self.v, self.v_factor).add_(u)
+        if self.layer.bias is not None:
+            v.add_(self.bias)
+        v.clamp_(-UV_MAX + 1, UV_MAX - 1)
         spike = v > self.vth
-        self.u, self.v = u, torch.where(spike, torch.zeros_like(v), v)
+        self.u, self.v = u, v.masked_fill_(spike, 0.0)
         return spike
 
 
@@ -179,7 +210,9 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
     states = [_LayerState(layer, n, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
     first = states[0]
-    spike_sums = [torch.zeros(n, *st.layer.shape, dtype=torch.int64, device=device)
+    # counts in float32 (exact below 2**24 steps): the spikes are converted once, for the
+    # next layer's sum and the count alike
+    spike_sums = [torch.zeros(n, *st.layer.shape, dtype=torch.float32, device=device)
                   for st in states]
     traces: list[list[torch.Tensor]] = [[] for _ in states]
     for t0 in range(0, steps, TIME_BLOCK):
@@ -194,10 +227,12 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
                 if k:
                     s_in = s.reshape(n, -1) if st.layer.kind == "dense" else s
                     s = st.step(st.synaptic_input(s_in))
+                s = s.to(torch.float32)
                 spike_sums[k] += s
                 if record:
-                    traces[k].append(s)
+                    traces[k].append(s.bool())
     # SynOps: every input spike costs its fan-out, so count spikes first, multiply once
+    spike_sums = [c.to(torch.int64) for c in spike_sums]
     in_counts = [spikes.sum(-1)] + spike_sums[:-1]
     synops = torch.stack([synops_per_sample(c, st.fan_out)
                           for c, st in zip(in_counts, states)], dim=1)

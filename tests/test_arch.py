@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from lava_sast.arch import read_arch_file
 from lava_sast.config import TrainConfig, resolve
 from lava_sast.methods import METHOD_NAMES
 from lava_sast.train import main as train_main
@@ -62,7 +63,8 @@ def test_a_layer_list_with_its_own_neurons_and_bias_trains_and_verifies(tmp_path
 
 
 @pytest.mark.parametrize("layer, words", [
-    ({"type": "pool", "out": 3}, "layer 0 has type 'pool'"),
+    ({"type": "maxpool", "out": 3}, "layer 0 has type 'maxpool'"),
+    ({"type": "pool", "out": 3}, "layer 0 (pool) lacks 'kernel'"),
     ({"type": "dense"}, "layer 0 (dense) lacks 'out'"),
     ({"type": "dense", "out": 10, "width": 3}, "unknown key 'width'"),
     ({"type": "conv", "out": 4, "kernel": 0}, "kernel must be a whole number >= 1"),
@@ -87,3 +89,55 @@ def test_a_studys_default_radius_follows_the_net_family(tmp_path):
     assert conv.default_rho["slayer-sam"] == resolve(
         TrainConfig(dataset="shapes", method="slayer-sam")).rho  # the conv net's own
     assert dense.default_rho["slayer-sam"] != conv.default_rho["slayer-sam"]
+
+
+POOLED = [{"type": "conv", "out": 6, "kernel": 5, "stride": 2, "padding": 2},
+          {"type": "pool", "kernel": 2},
+          {"type": "conv", "out": 8, "kernel": 3, "padding": 1},
+          {"type": "pool", "kernel": 2},
+          {"type": "flatten"},
+          {"type": "dense", "out": 6}]
+
+
+def test_a_trained_sum_pool_folds_exactly_and_verifies_against_lava(tmp_path):
+    import torch
+    from lava_sast.checkpoint import load_network
+    from lava_sast.datasets import load_dataset
+    from netx_export.export import quantized_copy
+    arch = tmp_path / "pooled.json"
+    arch.write_text(json.dumps(POOLED))
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "shapes", "--arch", str(arch), "--method", "slayer",
+                       "--epochs", "1", "--train-samples", "96", "--test-samples", "20",
+                       "--quiet", "--out", str(out)]) == 0
+    model = load_network(out / "checkpoint.pt")
+    assert [type(b).__name__ for b in model.blocks].count("SumPool") == 2
+    assert not any(p.requires_grad for b in model.blocks if type(b).__name__ == "SumPool"
+                   for p in b.parameters())  # pooling is fixed, not trained
+    q, _ = quantized_copy(model)
+    folded = q.folded()
+    assert [layer["type"] for layer in folded.arch] == ["conv", "conv", "flatten", "dense"]
+    assert folded.arch[1]["kernel"] == 6 and folded.arch[1]["stride"] == 2
+    x = load_dataset("shapes", split="test", max_samples=8).spikes.float()
+    q.set_spike_mode("hard")
+    folded.set_spike_mode("hard")
+    with torch.no_grad():  # weights on the 1/64 grid: float sums are exact, so equal
+        assert torch.equal(q(x), folded(x))
+    net = load_int_network(out / "network_int8.net")
+    assert [l.kind for l in net.layers] == ["conv", "conv", "dense"]
+    mismatches, spikes = _verify(out / "network_int8.net", "shapes")
+    assert mismatches == [0, 0, 0] and spikes[0] > 0
+
+
+def test_pool_layers_that_cannot_fold_are_refused(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"type": "conv", "out": 4, "kernel": 3},
+                               {"type": "pool", "kernel": 2}, {"type": "dense", "out": 6}]))
+    with pytest.raises(ValueError, match="layer 1 \\(pool\\) must be followed by a conv"):
+        read_arch_file(bad)
+    odd = tmp_path / "odd.json"  # 32x32 -> conv k5 s2 p2 -> 16x16 -> pool 3 leaves rows
+    odd.write_text(json.dumps([{"type": "conv", "out": 4, "kernel": 5, "stride": 2,
+                                "padding": 2}, {"type": "pool", "kernel": 3},
+                               {"type": "flatten"}, {"type": "dense", "out": 6}]))
+    assert train_main(["--dataset", "shapes", "--arch", str(odd), "--epochs", "1",
+                       "--quiet", "--out", str(tmp_path / "run")]) == 2

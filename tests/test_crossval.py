@@ -55,9 +55,9 @@ def test_cross_validated_study_pairs_methods_on_the_same_samples(tmp_path):
     lo, hi = cv["methods"]["slayer"]["hard"]["ci95"]
     assert lo <= cv["methods"]["slayer"]["hard"]["accuracy"] <= hi
     pair = cv["pairs"]["slayer vs surrogate"]["hard"]
-    assert 0 <= pair["p"] <= 1 and pair["samples"] == 120
+    assert 0 <= pair["p"] <= 1 and pair["mcnemar"]["samples"] == 120 and pair["pairs"] == 2
     assert {p.name for p in out.iterdir() if p.is_dir()} == {
         "slayer_seed0_fold0", "slayer_seed0_fold1", "surrogate_seed0_fold0",
         "surrogate_seed0_fold1"}
     assert "official_hard_accuracy" in summary["summary"]["slayer"]
-    assert "McNemar" in (out / "summary.md").read_text()
+    assert "corrected resampled t-test" in (out / "summary.md").read_text()

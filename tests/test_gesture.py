@@ -125,8 +125,12 @@ def _train_shapes(tmp_path, *extra):
     from lava_sast.checkpoint import load_network
     from lava_sast.train import main as train_main
     out = tmp_path / "run"
+    # the rate-loss recipe these tests are about (conv nets' defaults now train with ce)
+    recipe = ["--loss", "rate", "--init-rate", "0", "--beta-warmup", "0", "--lr-per-slope",
+              "off", "--lr", "3e-3", "--beta", "5", "--threshold", "1", "--weight-scale",
+              "0.5"]
     assert train_main(["--dataset", "shapes", "--method", "baseline", "--epochs", "12",
-                       "--test-samples", "120",
+                       *recipe, "--test-samples", "120",
                        "--val-fraction", "0", "--no-hardware-eval", "--out", str(out),
                        *extra]) == 0
     report = json.loads((out / "report.json").read_text())
@@ -139,7 +143,7 @@ def _train_shapes(tmp_path, *extra):
     return report, top
 
 
-def test_conv_default_rate_target_makes_outputs_spike_and_survive_the_swap(tmp_path):
+def test_rate_target_one_half_makes_conv_outputs_spike_and_survive_the_swap(tmp_path):
     report, top = _train_shapes(tmp_path)
     assert report["config"]["true_rate"] == 0.5
     assert report["surrogate_accuracy"] >= 0.9

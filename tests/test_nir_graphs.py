@@ -209,7 +209,8 @@ def test_per_layer_decays_import_and_verify_against_lava(tmp_path):
 
 @pytest.mark.parametrize("kind", ["SumPool2d", "AvgPool2d"])
 def test_pooling_folds_exactly_into_the_next_conv_and_dense_layer(kind):
-    from lava_sast.nir_graph import _fold_pool, _pool_of
+    from lava_sast.nir_graph import _pool_of
+    from lava_sast.pooling import fold_pool as _fold_pool
     rng = np.random.default_rng(2)
     s = torch.as_tensor(rng.random((5, 3, 12, 12)) < 0.3, dtype=torch.float64)
     node = getattr(nir, kind)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),

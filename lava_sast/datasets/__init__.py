@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from .binning import BinnedDataset, BinningSpec, bin_dataset
 from .errors import DatasetError
-from .splits import fold_indices, stratified_indices, train_val_indices
+from .splits import (TUNING_BLOCK_SEED, fold_indices, stratified_indices,
+                     train_val_indices, tuning_block_indices)
 
 DEFAULT_DATASET = "digits"
 

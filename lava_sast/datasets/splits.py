@@ -41,6 +41,22 @@ def stratified_indices(labels: torch.Tensor, n: Optional[int], seed: int) -> np.
     return np.sort(np.concatenate([p[:k] for p, k in zip(pools, counts)]))
 
 
+#: Seed of the tuning block's draw: fixed, so that ``tune`` and every study agree on it
+#: whatever their run seeds and fold shuffles.
+TUNING_BLOCK_SEED = 20261201
+
+
+def tuning_block_indices(labels: torch.Tensor, fraction: float) -> np.ndarray:
+    """Indices of the tuning block: a class-stratified ``fraction`` of the samples drawn
+    with :data:`TUNING_BLOCK_SEED` (none when ``fraction`` is 0)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"tuning_block must be in [0, 1), got {fraction}")
+    n = int(round(fraction * len(labels)))
+    if n == 0:
+        return np.arange(0)
+    return stratified_indices(labels, n, TUNING_BLOCK_SEED)
+
+
 def train_val_indices(labels: torch.Tensor, val_fraction: float,
                       seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(train, val)`` indices: a class-stratified ``val_fraction`` of the samples,

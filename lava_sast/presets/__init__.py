@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 FOLDER = Path(__file__).resolve().parent
 
@@ -41,3 +41,21 @@ def load_preset(name: str) -> dict[str, Any]:
 def preset_settings(name: str, method: str) -> dict[str, Any]:
     """Method ``method``'s settings in preset ``name`` (empty when it has none)."""
     return dict(load_preset(name)["methods"].get(method, {}))
+
+
+def tuning_record(data: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """Where the settings of a ``best.json``-format file were tuned: its ``tuned_on``
+    record (dataset, ``tuning_block``, ...); for a tuning output written before tuning
+    blocks existed, one saying it tuned on the whole training split (``tuning_block``
+    0); ``None`` for a hand-written file (nothing was tuned)."""
+    if isinstance(data.get("tuned_on"), dict):
+        return dict(data["tuned_on"])
+    if "trials" in data:
+        return {"dataset": data.get("dataset"), "tuning_block": 0.0}
+    return None
+
+
+def preset_record(name: str, method: str) -> Optional[dict[str, Any]]:
+    """:func:`tuning_record` of preset ``name`` when it has settings for ``method``."""
+    data = load_preset(name)
+    return tuning_record(data) if method in data["methods"] else None

@@ -1,0 +1,107 @@
+"""The evaluation protocol: a tuning block that scored runs never see, crossval's refusal
+of runs whose tuning saw the samples they score, and the seed-aware paired statistics."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lava_sast.config import TrainConfig, resolve
+from lava_sast.crossval import collect, compare, corrected_t, holm, tuning_overlap, verdict
+from lava_sast.crossval import main as crossval_main
+from lava_sast.study import main as study_main
+from lava_sast.trainer import load_splits, training_part
+from lava_sast.tune import main as tune_main
+
+
+def test_corrected_t_and_holm_match_hand_computed_values():
+    # mean 3, s^2 2.5, se^2 = (1/5 + 1/4) * 2.5 = 1.125, t = 2.828 with 4 dof
+    r = corrected_t([1, 2, 3, 4, 5], 0.25)
+    assert r["diff"] == 3.0 and r["pairs"] == 5
+    assert r["p"] == pytest.approx(0.04742, abs=1e-4)
+    half = 2.776445 * math.sqrt(1.125)
+    assert r["ci95"] == pytest.approx([3 - half, 3 + half], abs=1e-4)
+    # the correction widens the naive paired t interval
+    naive = 2.776445 * math.sqrt(2.5 / 5)
+    assert r["ci95"][1] - 3 > naive
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert math.isnan(holm([0.01, math.nan])[1]) and holm([0.01, math.nan])[0] == 0.01
+
+
+def test_verdicts_need_holm_or_an_equivalence_bound():
+    assert verdict({"diff": 3.0, "ci95": [1.0, 5.0], "p_holm": 0.01}) == "better"
+    assert verdict({"diff": -3.0, "ci95": [-5.0, -1.0], "p_holm": 0.01}) == "worse"
+    assert verdict({"diff": 0.2, "ci95": [-1.5, 1.9], "p_holm": 0.8}) == "level"
+    # no difference found, but the interval reaches past the bound: not "level"
+    assert verdict({"diff": 0.2, "ci95": [-2.5, 2.9], "p_holm": 0.8}) == "unresolved"
+    assert verdict({"diff": 3.0, "ci95": [0.5, 5.5], "p_holm": 0.07}) == "unresolved"
+
+
+def test_tuning_block_is_disjoint_from_every_fold_and_fixed():
+    base = dict(dataset="digits", train_samples=200, tuning_block=0.25, val_fraction=0.2)
+    block = training_part(resolve(TrainConfig(**base, part="tuning", seed=7)))
+    rest = training_part(resolve(TrainConfig(**base, folds=4, fold_seed=3)))
+    assert len(block) == 50 and len(rest) == 150
+    assert set(block.rows.tolist()).isdisjoint(rest.rows.tolist())
+    # the block does not move with the run seed or the fold shuffle
+    again = training_part(resolve(TrainConfig(**base, part="tuning", seed=1)))
+    assert block.rows.tolist() == again.rows.tolist()
+    for fold in range(4):
+        tr, va, te = load_splits(resolve(TrainConfig(**base, folds=4, fold=fold)))
+        for part in (tr, va, te):
+            assert set(part.rows.tolist()).isdisjoint(block.rows.tolist())
+    with pytest.raises(ValueError, match="tuning part"):
+        resolve(TrainConfig(**base, part="tuning", folds=4))
+
+
+def test_tuning_overlap_reasons():
+    cfg = {"dataset": "nmnist", "folds": 5}
+    assert "predates" in tuning_overlap({"config": cfg})
+    untuned = {"config": cfg, "split": {"tuned_on": None, "part": "scored"}}
+    assert tuning_overlap(untuned) is None
+    other = {"config": cfg, "split": {"tuned_on": {"dataset": "digits", "tuning_block": 0.0}}}
+    assert tuning_overlap(other) is None
+    whole = {"config": cfg, "split": {"tuned_on": {"dataset": "nmnist", "tuning_block": 0.0},
+                                      "tuning_block": 0.0, "part": "scored"}}
+    assert "whole nmnist training split" in tuning_overlap(whole)
+    block = {"dataset": "nmnist", "tuning_block": 0.4, "train_samples": None}
+    kept_out = {"config": cfg, "split": {"tuned_on": block, "tuning_block": 0.4,
+                                         "part": "scored", "train_samples": None}}
+    assert tuning_overlap(kept_out) is None
+    moved = {"config": cfg, "split": {"tuned_on": block, "tuning_block": 0.2,
+                                      "part": "scored", "train_samples": None}}
+    assert "--tuning-block 0.2" in tuning_overlap(moved)
+
+
+def test_tune_on_a_block_then_crossval_accepts_it_and_refuses_a_leaky_study(tmp_path, capsys):
+    common = ["--dataset", "digits", "--train-samples", "120", "--epochs", "2",
+              "--val-fraction", "0.25", "--quiet"]
+    tune_out = tmp_path / "tune"
+    assert tune_main(["--methods", "surrogate", "--trials", "1", "--tuning-block", "0.3",
+                      "--no-hardware-eval", "--objective", "hard", "--out", str(tune_out)]
+                     + common) == 0
+    best = json.loads((tune_out / "best.json").read_text())
+    assert best["tuned_on"]["tuning_block"] == 0.3
+    kept, leaky = tmp_path / "kept", tmp_path / "leaky"
+    study = ["--methods", "slayer", "surrogate", "--seeds", "0", "--folds", "2",
+             "--config", str(tune_out / "best.json"), "--no-hardware-eval"] + common
+    assert study_main(study + ["--tuning-block", "0.3", "--out", str(kept)]) == 0
+    cv = compare(collect([kept]))
+    assert set(cv["methods"]) == {"slayer (kept)", "surrogate (kept)"}
+    assert cv["methods"]["slayer (kept)"]["samples"] == 84  # 120 less the block of 36
+    # the compact predictions regenerate the same comparison
+    npz = tmp_path / "predictions.npz"
+    capsys.readouterr()
+    assert crossval_main([str(kept), "--save-predictions", str(npz)]) == 0
+    from_folders = capsys.readouterr().out.split("\n", 1)[1]
+    assert crossval_main(["--predictions", str(npz), "--bar", "slayer (kept)"]) == 0
+    from_file = capsys.readouterr().out.split("\n", 1)[1]
+    assert from_file.startswith(from_folders) and "Δ INT8 vs slayer (kept)" in from_file
+    assert study_main(study + ["--out", str(leaky)]) == 0
+    capsys.readouterr()
+    assert crossval_main([str(leaky)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "surrogate_seed0_fold" in err[0]
+    assert "tuning block of 0.3" in err[0] and "--tuning-block 0 " in err[0]
+    assert crossval_main([str(leaky), "--allow-tuning-overlap"]) == 0
+    assert "[tuning overlap]" in capsys.readouterr().out
