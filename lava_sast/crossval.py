@@ -258,9 +258,9 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
             if c is not None:
                 sign = 1 if key.startswith(name + " vs") else -1
                 lo, hi = sorted((sign * c["ci95"][0], sign * c["ci95"][1]))
-                word = {"better": "better", "worse": "worse"}.get(c["verdict"], c["verdict"])
-                if sign < 0 and word in ("better", "worse"):
-                    word = "worse" if word == "better" else "better"
+                word = c["verdict"]  # A against B; the row is B when the pair reads bar vs row
+                if sign < 0:
+                    word = {"better": "worse", "worse": "better"}.get(word, word)
                 diff = (f"{sign * c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}], "
                         f"p={c['p_holm']:.2g}: {word}")
         synops = row.get("int8_synops_per_sample")

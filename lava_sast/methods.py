@@ -69,8 +69,9 @@ SURROGATE_FORWARD: dict[str, Any] = {
 #: lava-dl's NMNIST tutorial recipe: Adam 1e-3, ``slayer.block.cuba.Dense``'s initial
 #: weight scale 1 (SLAYER's surrogate gradient is in :data:`defaults.COMMON_DEFAULTS`).
 SLAYER_RECIPE: dict[str, Any] = {"lr": 1e-3, "weight_scale": 1.0}
-#: The preset the dense nets' defaults load (tuned on N-MNIST, docs/results.md).
+#: The presets the dense and conv nets' defaults load (tuned on N-MNIST, docs/results.md).
 DENSE_PRESET = "dense-nmnist"
+CONV_PRESET = "conv-nmnist"
 #: How far ``anneal`` raises the sigmoid slope by default: ``beta_end = 10 * beta``.
 ANNEAL_FACTOR = 10.0
 #: Longest slope warm-up a tuning trial draws (and at most half its epoch cap).
@@ -216,7 +217,7 @@ class Surrogate(Method):
     aliases = ("baseline",)
     summary = "smooth sigmoid spikes forward, Adam (the surrogate-forward baseline)"
     defaults = dict(SURROGATE_FORWARD)
-    family_defaults = {"dense": (DENSE_PRESET,)}
+    family_defaults = {"dense": (DENSE_PRESET,), "conv": (CONV_PRESET,)}
 
 
 class Sast(Method):
@@ -225,7 +226,7 @@ class Sast(Method):
     uses_sam = True
     # the earlier N-MNIST pilot's radius (docs/results-2026-11.md)
     defaults = {**SURROGATE_FORWARD, "rho": 0.3}
-    family_defaults = {"dense": (DENSE_PRESET,)}
+    family_defaults = {"dense": (DENSE_PRESET,), "conv": (CONV_PRESET,)}
 
 
 class Slayer(Method):
@@ -251,7 +252,7 @@ class SlayerSam(Slayer):
     summary = "SAM around slayer, on the net that deploys"
     uses_sam = True
     defaults = {**SLAYER_RECIPE, "rho": 0.05}
-    family_defaults = {"dense": (DENSE_PRESET,)}
+    family_defaults = {"dense": (DENSE_PRESET,), "conv": (CONV_PRESET,)}
 
 
 class Anneal(Method):  # not tuned: its slope schedule is beta_warmup's special case

@@ -57,8 +57,9 @@ def _decay_(x: torch.Tensor, factor: float) -> torch.Tensor:
     if factor == 0.0:  # a full decay (an IF/LIF current)
         return x.zero_()
     if factor != 1.0:  # 1: no decay (an IF membrane)
-        x.mul_(factor)
-        torch.copysign(x.abs().floor_(), x, out=x)  # trunc, vectorised (trunc_ is not)
+        # truncation toward zero by a cast (|x| < 2**24 fits int32): twice as fast here as
+        # torch.trunc, which this CPU build does not vectorise
+        x.copy_(x.mul_(factor).to(torch.int32))
     return x
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lava_sast.calibrate import calibrate_rates
 from lava_sast.config import TrainConfig, resolved
-from lava_sast.presets import load_preset
+from lava_sast.presets import load_preset, preset_settings
 
 TUNED = load_preset("dense-nmnist")["methods"]  # the preset dense nets' defaults load
 from lava_sast.losses import SpikeCountCE, make_loss
@@ -29,8 +29,11 @@ def test_defaults_fixes_for_every_net_tuned_settings_for_dense_nets_and_lava_dls
     anneal = resolved(TrainConfig(dataset="nmnist", method="anneal"))
     assert (anneal.loss, anneal.init_rate, anneal.lr_per_slope) == ("ce", 0.1, True)
     assert isinstance(make_loss(anneal), SpikeCountCE)
-    conv = resolved(TrainConfig(dataset="shapes", method="surrogate"))  # not measured there
-    assert (conv.loss, conv.init_rate, conv.beta_warmup, conv.lr) == ("rate", 0.0, 0, 3e-3)
+    conv = resolved(TrainConfig(dataset="shapes", method="surrogate"))  # the conv preset
+    assert (conv.loss, conv.lr_per_slope) == ("ce", True)
+    tuned_conv = preset_settings("conv-nmnist", "surrogate")
+    assert tuned_conv and all(getattr(conv, k) == v for k, v in tuned_conv.items())
+    assert conv.tuned_on["tuning_block"] == 0.4  # tuned where no conv study scores
     for method, tuned in TUNED.items():
         cfg = resolved(TrainConfig(dataset="nmnist", method=method))
         assert all(getattr(cfg, k) == v for k, v in tuned.items()), method
