@@ -30,6 +30,7 @@ from lava_sast.config import TrainConfig, resolved
 from lava_sast.losses import make_loss
 from lava_sast.methods import METHOD_NAMES, get_method
 from lava_sast.models import DEFAULT_NEURON
+from lava_sast.sam import SAM
 from lava_sast.trainer import build_model
 from netx_export.emulate import emulate
 from netx_export.export import export_network
@@ -93,7 +94,7 @@ def make_step(variant: str) -> Callable[[torch.Tensor, torch.Tensor], None]:
             loss = loss_fx(model(x), y)
             loss.backward()
             return loss
-        if hasattr(opt, "first_step"):  # SAM
+        if isinstance(opt, SAM):
             opt.step(closure)
         else:
             closure()

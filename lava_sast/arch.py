@@ -24,8 +24,8 @@ def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
     5, "stride": 2, "padding": 2, "neuron": {"threshold": 1.5}}, {"type": "pool",
     "kernel": 2}, {"type": "flatten"}, {"type": "dense", "out": 10}]``), each layer
     checked; ``ValueError`` names the file and the first bad layer.  A ``pool`` layer sums
-    spikes over ``kernel x kernel`` windows (stride ``kernel``) and must be followed by a
-    conv, or a flatten and a dense layer, into which export folds it."""
+    spikes over ``kernel x kernel`` windows (stride ``kernel``); it must follow a conv layer
+    and be followed by a conv, or a flatten and a dense layer, into which export folds it."""
     try:
         layers = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -54,8 +54,13 @@ def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
     if layers[-1]["type"] != "dense" and layers[-1]["type"] != "conv":
         raise ValueError(f"--arch {path}: the last layer must be dense or conv (the outputs)")
     for i, layer in enumerate(layers[:-1]):
+        if layer["type"] != "pool":
+            continue
+        if i == 0 or layers[i - 1]["type"] != "conv":
+            raise ValueError(f"--arch {path}: layer {i} (pool) must follow a conv layer "
+                             f"(it pools a conv layer's spike map)")
         after = [l["type"] for l in layers[i + 1:i + 3]]
-        if layer["type"] == "pool" and not (after[0] == "conv" or after == ["flatten", "dense"]):
+        if not (after[0] == "conv" or after == ["flatten", "dense"]):
             raise ValueError(f"--arch {path}: layer {i} (pool) must be followed by a conv, or "
                              f"a flatten and a dense layer (export folds the pooling into it)")
     return layers

@@ -16,7 +16,8 @@ with a 95 % Wilson interval and, for every pair of methods and every mode:
 - the exact McNemar test on the pooled samples, kept for reference (it treats seeds as
   independent samples, so it overstates the evidence).
 
-:func:`check_tuning` refuses runs whose settings were tuned on samples they score.
+:func:`tuning_overlap` says why a run's tuning may have seen samples it scores;
+:func:`collect` refuses such runs whose settings were tuned on samples they score.
 """
 from __future__ import annotations
 

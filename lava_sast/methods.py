@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Optional, Protocol
 
 import torch
 
-from .presets import preset_record, preset_settings
+from .presets import load_preset, tuning_record
 from .sam import SAM
 
 
@@ -102,10 +102,10 @@ class Method:
         merged = dict(self.defaults)
         for layer in self.family_defaults.get(family, ()):
             if isinstance(layer, str):
-                merged.update(preset_settings(layer, self.name))
-                record = preset_record(layer, self.name)
-                if record is not None:
-                    merged["tuned_on"] = record
+                preset = load_preset(layer)
+                if self.name in preset["methods"]:
+                    merged.update(preset["methods"][self.name])
+                    merged["tuned_on"] = tuning_record(preset)
             else:
                 merged.update(layer)
         return merged

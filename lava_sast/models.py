@@ -6,7 +6,6 @@ checkpoints can rebuild it.
 from __future__ import annotations
 
 import copy
-
 import json
 import os
 from contextlib import contextmanager
@@ -80,7 +79,7 @@ class SastNetwork(torch.nn.Module):
                     weight_scale=weight_scale, bias=layer.get("bias", False)))
                 features = layer["out"]
             elif kind == "pool":
-                k, (h, w) = layer["kernel"], self._map_shape()[1:]
+                k, (h, w) = layer["kernel"], self._shapes()[-1][1:]
                 if h % k or w % k:
                     raise ValueError(f"pool layer {len(self.blocks)}: kernel {k} does not "
                                      f"divide its {h}x{w} input (export folds pooling into "
@@ -111,18 +110,21 @@ class SastNetwork(torch.nn.Module):
             b.synapse.pre_hook_fx = {"clamp": n.weight_hook, "slayer8": n.quantize_8bit}.get(
                 kind) or QuantizedWeight(int(kind[3:]))
 
-    def _map_shape(self) -> tuple[int, ...]:
-        """Per-sample shape after the blocks built so far (without time)."""
+    def _shapes(self) -> list[tuple[int, ...]]:
+        """Per-sample input shape of every block built so far, then their output shape
+        (without time)."""
         x = torch.zeros(1, *self.input_shape, 1)
         if not self.conv_input:
             x = x.reshape(1, -1, 1)
+        shapes = []
         with torch.no_grad():
             for b in self.blocks:
+                shapes.append(tuple(x.shape[1:-1]))
                 x = b(x)
-        return tuple(x.shape[1:-1])
+        return shapes + [tuple(x.shape[1:-1])]
 
     def _flat_features(self) -> int:
-        return int(np.prod(self._map_shape()))
+        return int(np.prod(self._shapes()[-1]))
 
     def folded(self) -> "SastNetwork":
         """The same net without ``pool`` layers: each folded exactly into the weight layer
@@ -131,11 +133,7 @@ class SastNetwork(torch.nn.Module):
         if not any(layer["type"] == "pool" for layer in self.arch):
             return self
         from .pooling import fold_pool
-        shapes, x = [], torch.zeros(1, *self.input_shape, 1)
-        with torch.no_grad():
-            for b in self.blocks:
-                shapes.append(tuple(x.shape[1:-1]))
-                x = b(x)
+        shapes = self._shapes()
         arch, weights, pool = [], [], None
         for i, (layer, b) in enumerate(zip(self.arch, self.blocks)):
             if layer["type"] == "pool":

@@ -135,6 +135,12 @@ def test_pool_layers_that_cannot_fold_are_refused(tmp_path):
                                {"type": "pool", "kernel": 2}, {"type": "dense", "out": 6}]))
     with pytest.raises(ValueError, match="layer 1 \\(pool\\) must be followed by a conv"):
         read_arch_file(bad)
+    first = tmp_path / "first.json"  # a pool pools a conv layer's map, not the input
+    first.write_text(json.dumps([{"type": "pool", "kernel": 2}, {"type": "conv", "out": 4,
+                                                                 "kernel": 3},
+                                 {"type": "flatten"}, {"type": "dense", "out": 6}]))
+    with pytest.raises(ValueError, match="layer 0 \\(pool\\) must follow a conv layer"):
+        read_arch_file(first)
     odd = tmp_path / "odd.json"  # 32x32 -> conv k5 s2 p2 -> 16x16 -> pool 3 leaves rows
     odd.write_text(json.dumps([{"type": "conv", "out": 4, "kernel": 5, "stride": 2,
                                 "padding": 2}, {"type": "pool", "kernel": 3},

@@ -254,3 +254,19 @@ def test_a_full_disk_is_named_and_the_last_good_checkpoint_kept(tiny_disk):
     assert line.startswith(f"error: cannot write {run}/") and "No space left on device" in line
     assert load_checkpoint(run / "checkpoint.pt")["history"]  # the epoch written before
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_preset_from_a_bad_best_json_is_named_and_nothing_is_written(tmp_path, capsys):
+    from lava_sast.presets import FOLDER
+    from lava_sast.presets.__main__ import main as preset_main
+    bad = tmp_path / "best.json"
+    bad.write_text('{"methods": {"sast": {"lr": "fast"}}}')
+    assert preset_main([str(bad), "--name", "test-bad-preset", "--description", "d"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "lr to 'fast'" in err[0]
+    assert not (FOLDER / "test-bad-preset.json").exists()
+    good = tmp_path / "good.json"  # a valid file does not overwrite a shipped preset
+    good.write_text('{"methods": {"sast": {"lr": 0.001}}}')
+    before = (FOLDER / "dense-nmnist.json").read_bytes()
+    assert preset_main([str(good), "--name", "dense-nmnist", "--description", "d"]) == 2
+    assert (FOLDER / "dense-nmnist.json").read_bytes() == before

@@ -12,7 +12,7 @@ import pytest
 from lava_sast.crossval import compare, load_predictions, summary_table, to_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"<!-- (crossval|summary) (\S+)(?: (.+?))? -->\n(.*?)<!-- /\1 -->", re.S)
+BLOCK = re.compile(r"<!-- (crossval|summary) (\S+)(?: ([^\n]+?))? -->\n(.*?)<!-- /\1 -->", re.S)
 
 
 def _blocks():
@@ -24,8 +24,10 @@ def _blocks():
 
 
 def test_the_documents_carry_regenerated_tables():
-    assert {doc for doc, *_ in (p.values for p in _blocks())} == {"docs/results.md",
-                                                                  "README.md"}
+    found = {(doc, predictions) for doc, _, predictions, *_ in (p.values for p in _blocks())}
+    assert found == {(doc, f"docs/results/{study}/predictions.npz")
+                     for doc in ("docs/results.md", "README.md")
+                     for study in ("cv-conv", "cv-nmnist-rerun")}
 
 
 @pytest.mark.parametrize("doc,kind,predictions,bar,text", _blocks())

@@ -54,8 +54,3 @@ def tuning_record(data: dict[str, Any]) -> Optional[dict[str, Any]]:
         return {"dataset": data.get("dataset"), "tuning_block": 0.0}
     return None
 
-
-def preset_record(name: str, method: str) -> Optional[dict[str, Any]]:
-    """:func:`tuning_record` of preset ``name`` when it has settings for ``method``."""
-    data = load_preset(name)
-    return tuning_record(data) if method in data["methods"] else None

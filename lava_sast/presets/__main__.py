@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any, Optional, Sequence
 
 from ..atomic import write_text_atomic
+from ..config import read_settings
 from . import FOLDER, tuning_record
 
 
@@ -43,13 +45,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="methods to keep (default: all in best.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing preset")
     a = p.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", a.name):
+        p.error(f"--name {a.name!r}: letters, digits, '-' and '_' only (a file name)")
     path = FOLDER / f"{a.name}.json"
     try:
+        read_settings(a.best)  # every method, setting and value checked, the file named
         best = json.loads(open(a.best).read())
-        if not isinstance(best, dict) or not isinstance(best.get("methods"), dict):
-            raise ValueError("expected a tuning's best.json ({\"methods\": ...})")
     except (OSError, ValueError) as exc:
-        print(f"error: {a.best}: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if path.exists() and not a.force:
         print(f"error: {path} exists; pass --force to overwrite it", file=sys.stderr)
