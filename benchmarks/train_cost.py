@@ -1,10 +1,11 @@
 """Training-step cost: plain SLAYER CUBA vs lava_sast baseline vs SAST (and SAST with
-the ascent direction recomputed every k steps), same net and batch, interleaved in one
-process, median of repeats (the every-k variant is timed over k consecutive steps);
-peak resident memory of each variant in its own subprocess; then hard-spike accuracy
-of baseline, SAST and SAST every k on the embedded digits over seeds.
+the ascent direction recomputed every k steps, for each k), same net and batch,
+interleaved in one process, median of repeats (an every-k variant is timed over k
+consecutive steps); peak resident memory of each variant in its own subprocess; then
+hard-spike accuracy of baseline, SAST and SAST every k (the first k) on the embedded
+digits over seeds.
 
-``python benchmarks/train_cost.py [--repeats 15] [--batch 32] [--k 4] [--seeds 0 1 2]``
+``python benchmarks/train_cost.py [--repeats 15] [--batch 32] [--k 2 4] [--seeds 0 1 2]``
 Prints ratio and accuracy tables; writes ``benchmarks/results/train_cost.json``.
 """
 from __future__ import annotations
@@ -54,9 +55,9 @@ def make_step(variant: str, k: int):
     else:
         model = SastNetwork([{"type": "dense", "out": HIDDEN}, {"type": "dense", "out": CLASSES}],
                             IN_SHAPE, beta=1.0)
-    rho = {"slayer": 0.0, "baseline": 0.0, "sast": 0.3, "sast_every_k": 0.3}[variant]
+    rho = 0.0 if variant in ("slayer", "baseline") else 0.3
     opt = SAM(model.parameters(), torch.optim.Adam, lr=1e-3, rho=rho, adaptive=True,
-              climb_every=k if variant == "sast_every_k" else 1)
+              climb_every=k)
     loss_fx = slayer.loss.SpikeRate(true_rate=0.2, false_rate=0.03, reduction="mean")
 
     def step(x, y):
@@ -111,35 +112,37 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--k", type=int, nargs="+", default=[2, 4],
+                   help="climb every k steps (one variant per k)")
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
                    help="seeds for the accuracy comparison (none: skip it)")
     p.add_argument("--epochs", type=int, default=20)
     a = p.parse_args()
-    variants = ["slayer", "baseline", "sast", "sast_every_k"]
-    steps = {v: make_step(v, a.k) for v in variants}
+    every = {"slayer": 1, "baseline": 1, "sast": 1, **{f"sast_every_{k}": k for k in a.k}}
+    variants = list(every)
+    steps = {v: make_step(v, every[v]) for v in variants}
     x, y = batch_data(a.batch)
     times = {v: [] for v in variants}
     for v in variants:  # warm-up
         steps[v](x, y)
     for _ in range(a.repeats):  # interleaved so drifts hit every variant alike
         for v in variants:
-            n = a.k if v == "sast_every_k" else 1  # one full ascent cycle
+            n = every[v]  # one full ascent cycle
             t0 = time.perf_counter()
             for _ in range(n):
                 steps[v](x, y)
             times[v].append((time.perf_counter() - t0) / n)
     med = {v: statistics.median(t) for v, t in times.items()}
-    mem = {v: peak_memory_mb(v, a.batch, a.k) for v in variants}
+    mem = {v: peak_memory_mb(v, a.batch, every[v]) for v in variants}
     print(f"\nTraining step, 2312-{HIDDEN}-{CLASSES} CUBA net, batch {a.batch}, {STEPS} steps, "
           f"median of {a.repeats} interleaved repeats")
     print(f"{'variant':>14} | {'ratio to baseline':>17} | {'ratio to SLAYER':>15} | "
           f"{'peak RSS MB':>11}")
     for v in variants:
-        name = f"sast (k={a.k})" if v == "sast_every_k" else v
+        name = f"sast (k={every[v]})" if v.startswith("sast_every") else v
         print(f"{name:>14} | {med[v] / med['baseline']:>17.2f} | {med[v] / med['slayer']:>15.2f} | "
               f"{mem[v]:>11.0f}")
-    accuracy = accuracy_table(a.seeds, a.k, a.epochs) if a.seeds else {}
+    accuracy = accuracy_table(a.seeds, a.k[0], a.epochs) if a.seeds else {}
     out = ROOT / "benchmarks" / "results" / "train_cost.json"
     out.write_text(json.dumps({"median_seconds": med, "ratio_to_baseline":
                                {v: med[v] / med["baseline"] for v in variants},

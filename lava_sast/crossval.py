@@ -271,6 +271,38 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sign_check(cv: dict[str, Any], replicate: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every difference that ``cv`` calls *better* or *worse*, with the same pair and mode
+    in ``replicate`` (a comparison of the same rows from seeds and a fold shuffle that were
+    never used): ``held`` when the replicate's difference has the same sign."""
+    rows = []
+    for pair, cell in cv["pairs"].items():
+        for mode, c in cell.items():
+            if c.get("verdict") not in ("better", "worse"):
+                continue
+            r = replicate["pairs"].get(pair, {}).get(mode)
+            rows.append({"pair": pair, "mode": mode, "diff": c["diff"], "p_holm": c["p_holm"],
+                         "replicate_diff": None if r is None else r["diff"],
+                         "replicate_ci95": None if r is None else r.get("ci95"),
+                         "held": r is not None and r["diff"] * c["diff"] > 0})
+    return rows
+
+
+def sign_table(rows: list[dict[str, Any]]) -> str:
+    """:func:`sign_check`'s rows as a Markdown table."""
+    lines = ["| A vs B | mode | difference (Holm p) | replicate [95 % CI] | sign held |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        rep = ("– (pair missing)" if r["replicate_diff"] is None else
+               f"{r['replicate_diff']:+.1f}" + ("" if r["replicate_ci95"] is None else
+               " [{:+.1f}, {:+.1f}]".format(*r["replicate_ci95"])))
+        lines.append(f"| {r['pair']} | {r['mode']} | {r['diff']:+.1f} ({r['p_holm']:.2g}) | "
+                     f"{rep} | {'yes' if r['held'] else '**no**'} |")
+    if not rows:
+        lines.append("| (no significant difference) | | | | |")
+    return "\n".join(lines) + "\n"
+
+
 def _cell(c: dict[str, Any]) -> str:
     if "ci95" not in c:  # a summary written before the seed-aware test
         return f"{c['diff']:+.1f} (McNemar p={c['p']:.2g})"
@@ -308,20 +340,23 @@ def tuning_overlap(report: dict[str, Any]) -> Optional[str]:
     return None
 
 
-def collect(folders: Sequence[str | Path],
-            allow_overlap: bool = False) -> dict[str, list[dict[str, Any]]]:
+def collect(folders: Sequence[str | Path], allow_overlap: bool = False,
+            seeds: Optional[Sequence[int]] = None) -> dict[str, list[dict[str, Any]]]:
     """Pooled reports per method row and seed from the cross-validated run folders
     (``*/report.json`` with ``config.folds``) under each study folder; a row is labelled
     ``variant (folder)``.  Every row must cover the same samples, and no run's tuning may
     have seen samples it scores (:func:`tuning_overlap`; ``allow_overlap`` labels such
-    rows ``[tuning overlap]`` instead of refusing them)."""
+    rows ``[tuning overlap]`` instead of refusing them).  ``seeds`` keeps only those run
+    seeds (to pair a one-seed study with one seed of a larger one)."""
     by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for folder in folders:
         paths = sorted(Path(folder).glob("*/report.json"))
         reports = [(p, json.loads(p.read_text())) for p in paths]
-        reports = [(p, r) for p, r in reports if r["config"].get("folds")]
+        reports = [(p, r) for p, r in reports if r["config"].get("folds")
+                   and (seeds is None or r["config"].get("seed") in seeds)]
         if not reports:
-            raise ValueError(f"{folder}: no cross-validated runs (*/report.json with folds)")
+            raise ValueError(f"{folder}: no cross-validated runs (*/report.json with folds"
+                             + ("" if seeds is None else f" and seed in {list(seeds)}") + ")")
         for path, r in reports:
             why = tuning_overlap(r)
             if why and not allow_overlap:
@@ -404,20 +439,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", default=None, help="write the Markdown here (and .json beside)")
     p.add_argument("--bar", default=None, metavar="ROW",
                    help="also print the README's compact table, differences against ROW")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="compare only these run seeds of the study folders")
+    p.add_argument("--replicate", default=None, metavar="FILE.npz",
+                   help="check every significant difference's sign against the same rows "
+                        "run with seeds and a fold shuffle never used (a predictions file)")
     p.add_argument("--allow-tuning-overlap", action="store_true",
                    help="compare runs whose settings were tuned on samples they score, "
                         "labelled [tuning overlap] (refused otherwise)")
     a = p.parse_args(argv)
     if bool(a.folders) == bool(a.predictions):
         p.error("give study folders or --predictions FILE.npz (one of the two)")
+    if a.predictions and a.seeds is not None:
+        p.error("--seeds selects runs of study folders; a predictions file is compared whole")
     try:
         pooled = (load_predictions(a.predictions) if a.predictions
-                  else collect(a.folders, a.allow_tuning_overlap))
+                  else collect(a.folders, a.allow_tuning_overlap, a.seeds))
         if a.save_predictions:
             save_predictions(pooled, a.save_predictions)
         cv = compare(pooled)
     except (ValueError, OSError, KeyError) as exc:
         print(f"error: {a.predictions or ' '.join(a.folders)}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        replicate = compare(load_predictions(a.replicate)) if a.replicate else None
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: --replicate {a.replicate}: {exc}", file=sys.stderr)
         return 2
     source = f"--predictions {a.predictions}" if a.predictions else " ".join(a.folders)
     md = f"Command: `python -m lava_sast.crossval {source}`\n\n" + to_markdown(cv)
@@ -427,6 +474,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   file=sys.stderr)
             return 2
         md += "\n" + summary_table(cv, a.bar)
+    if replicate is not None:
+        cv["sign_check"] = sign_check(cv, replicate)
+        md += f"\nSigns against {a.replicate}:\n\n" + sign_table(cv["sign_check"])
     print(md)
     if a.out:
         write_text_atomic(a.out, md)

@@ -97,6 +97,16 @@ def test_tune_on_a_block_then_crossval_accepts_it_and_refuses_a_leaky_study(tmp_
     assert crossval_main(["--predictions", str(npz), "--bar", "slayer (kept)"]) == 0
     from_file = capsys.readouterr().out.split("\n", 1)[1]
     assert from_file.startswith(from_folders) and "Δ INT8 vs slayer (kept)" in from_file
+    # the sign check against a replicate (here the same rows: every sign holds)
+    assert crossval_main(["--predictions", str(npz), "--replicate", str(npz)]) == 0
+    assert "Signs against" in capsys.readouterr().out
+    assert crossval_main(["--predictions", str(npz), "--replicate", str(tmp_path / "no.npz")]) == 2
+    assert capsys.readouterr().err.startswith("error: --replicate ")
+    # --seeds keeps the runs of those seeds, and names them when there are none
+    assert crossval_main([str(kept), "--seeds", "0"]) == 0
+    capsys.readouterr()
+    assert crossval_main([str(kept), "--seeds", "7"]) == 2
+    assert "seed in [7]" in capsys.readouterr().err
     assert study_main(study + ["--out", str(leaky)]) == 0
     capsys.readouterr()
     assert crossval_main([str(leaky)]) == 2
@@ -105,3 +115,36 @@ def test_tune_on_a_block_then_crossval_accepts_it_and_refuses_a_leaky_study(tmp_
     assert "tuning block of 0.3" in err[0] and "--tuning-block 0 " in err[0]
     assert crossval_main([str(leaky), "--allow-tuning-overlap"]) == 0
     assert "[tuning overlap]" in capsys.readouterr().out
+
+
+def _pooled(accs: dict[str, list[float]], n: int = 100) -> dict[str, list[dict]]:
+    """Rows of one seed and len(accs[row]) folds of n samples each, right on the first
+    acc * n samples of each fold."""
+    rows = {}
+    for name, folds in accs.items():
+        labels, preds, fold_acc = [], [], []
+        for acc in folds:
+            k = round(acc * n)
+            labels += [0] * n
+            preds += [0] * k + [1] * (n - k)
+            fold_acc.append(k / n)
+        r = {"seed": 0, "folds": len(folds), "folds_of": len(folds),
+             "fold_ids": list(range(len(folds))), "test_labels": labels,
+             "fold_accuracy": {m: fold_acc for m in ("hard", "int8")}}
+        r.update({f"{m}_predictions": preds for m in ("hard", "int8")})
+        rows[name] = [r]
+    return rows
+
+
+def test_sign_check_reports_whether_each_significant_difference_held():
+    from lava_sast.crossval import sign_check, sign_table
+    main = compare(_pooled({"a": [0.9, 0.91, 0.92, 0.9, 0.93], "b": [0.5, 0.52, 0.49, 0.51, 0.5]}))
+    assert {c["verdict"] for c in main["pairs"]["a vs b"].values()} == {"better"}
+    same = compare(_pooled({"a": [0.8] * 5, "b": [0.6, 0.61, 0.62, 0.6, 0.6]}))
+    flipped = compare(_pooled({"a": [0.6] * 5, "b": [0.7] * 5}))
+    assert [r["held"] for r in sign_check(main, same)] == [True, True]
+    rows = sign_check(main, flipped)
+    assert [r["held"] for r in rows] == [False, False]
+    assert "**no**" in sign_table(rows)
+    assert not sign_check(main, compare(_pooled({"c": [0.5] * 5, "d": [0.5] * 5})))[0]["held"]
+    assert "no significant difference" in sign_table(sign_check(same, same)[:0])

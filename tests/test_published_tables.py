@@ -1,7 +1,9 @@
 """The published tables are regenerated from committed per-sample predictions: every block
 of ``docs/results.md`` and ``README.md`` marked ``<!-- crossval PREDICTIONS.npz -->`` (the
-full comparison) or ``<!-- summary PREDICTIONS.npz BAR -->`` (the README's compact table)
-must equal what :mod:`lava_sast.crossval` computes from that file today."""
+full comparison), ``<!-- summary PREDICTIONS.npz BAR -->`` (the README's compact table) or
+``<!-- signs PREDICTIONS.npz REPLICATE.npz -->`` (every significant difference against a
+replicate with unused seeds and fold shuffle) must equal what :mod:`lava_sast.crossval`
+computes from those files today."""
 from __future__ import annotations
 
 import re
@@ -9,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lava_sast.crossval import compare, load_predictions, summary_table, to_markdown
+from lava_sast.crossval import (compare, load_predictions, sign_check, sign_table,
+                                summary_table, to_markdown)
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"<!-- (crossval|summary) (\S+)(?: ([^\n]+?))? -->\n(.*?)<!-- /\1 -->", re.S)
+BLOCK = re.compile(r"<!-- (crossval|summary|signs) (\S+)(?: ([^\n]+?))? -->\n(.*?)<!-- /\1 -->", re.S)
 
 
 def _blocks():
@@ -24,15 +27,24 @@ def _blocks():
 
 
 def test_the_documents_carry_regenerated_tables():
-    found = {(doc, predictions) for doc, _, predictions, *_ in (p.values for p in _blocks())}
-    assert found == {(doc, f"docs/results/{study}/predictions.npz")
-                     for doc in ("docs/results.md", "README.md")
-                     for study in ("cv-conv", "cv-nmnist-rerun")}
+    found = {(doc, kind, predictions) for doc, kind, predictions, *_ in
+             (p.values for p in _blocks())}
+    committed = {str(p.relative_to(ROOT)) for p in ROOT.glob("docs/results/*/predictions.npz")}
+    assert committed <= {pred for doc, kind, pred in found if doc == "docs/results.md" and
+                         kind == "crossval"}  # every committed study has its full table
+    assert {pred for doc, kind, pred in found if doc == "README.md"} == {
+        "docs/results/cv-conv/predictions.npz", "docs/results/cv-dense/predictions.npz"}
+    assert ("docs/results.md", "signs", "docs/results/cv-dense/predictions.npz") in found
 
 
 @pytest.mark.parametrize("doc,kind,predictions,bar,text", _blocks())
 def test_a_published_table_equals_its_predictions(doc, kind, predictions, bar, text):
     cv = compare(load_predictions(ROOT / predictions))
-    want = to_markdown(cv) if kind == "crossval" else summary_table(cv, bar)
+    if kind == "signs":
+        want = sign_table(sign_check(cv, compare(load_predictions(ROOT / bar))))
+        how = f" --replicate {bar}"
+    else:
+        want = to_markdown(cv) if kind == "crossval" else summary_table(cv, bar)
+        how = f" --bar '{bar}'" if bar else ""
     assert text.strip() == want.strip(), f"{doc}: regenerate with python -m " \
-        f"lava_sast.crossval --predictions {predictions}" + (f" --bar '{bar}'" if bar else "")
+        f"lava_sast.crossval --predictions {predictions}{how}"
