@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lava_sast.atomic import write_json_atomic, write_text_atomic  # noqa: E402
-from lava_sast.crossval import (MODES, collect, compare, load_predictions,  # noqa: E402
-                                save_predictions)
+from lava_sast.crossval import (MODES, collect, compare, interval,  # noqa: E402
+                                load_predictions, save_predictions)
 from lava_sast.study import main as study_main  # noqa: E402
 
 BASELINE = "surrogate"
@@ -92,7 +92,7 @@ def tabulate(folder: Path) -> dict[str, Any]:
     for path in sorted(folder.glob("beta*.npz"), key=lambda p: float(p.stem[4:])):
         cv = compare(load_predictions(path))
         rows = {_variant(k): v for k, v in cv["methods"].items()}
-        base = next(k for k in cv["methods"] if _variant(k) == BASELINE)
+        base = next(k for k in cv["methods"] if k.split()[0] == BASELINE)
         diffs = {}
         for pair, cell in cv["pairs"].items():
             a, b = pair.split(" vs ")
@@ -105,7 +105,7 @@ def tabulate(folder: Path) -> dict[str, Any]:
                                               {"better": "worse", "worse": "better"}.get(
                                                   c["verdict"], c["verdict"])}
                                           for m, c in cell.items()}
-        betas[path.stem[4:]] = {"rows": rows, "vs_baseline": diffs}
+        betas[path.stem[4:]] = {"rows": rows, "baseline": _variant(base), "vs_baseline": diffs}
     return {"tuned_beta": meta["tuned_beta"], "betas": betas}
 
 
@@ -113,10 +113,11 @@ def regimes(table: dict[str, Any], near: float, gap: float) -> dict[str, Any]:
     """Which slopes are large-gap regimes: the baseline within ``near`` points of its
     surrogate accuracy at the tuned slope, and losing at least ``gap`` points to hard."""
     tuned = min(table["betas"], key=lambda b: abs(float(b) - table["tuned_beta"]))
-    ref = table["betas"][tuned]["rows"][BASELINE]["surrogate"]["accuracy"]
+    entry = table["betas"][tuned]
+    ref = entry["rows"][entry["baseline"]]["surrogate"]["accuracy"]
     found = {}
     for beta, entry in table["betas"].items():
-        r = entry["rows"][BASELINE]
+        r = entry["rows"][entry["baseline"]]
         s, h = r["surrogate"]["accuracy"], r["hard"]["accuracy"]
         found[beta] = {"surrogate": s, "hard": h, "gap_pts": 100 * (s - h),
                        "below_tuned_pts": 100 * (ref - s),
@@ -133,7 +134,7 @@ def markdown(table: dict[str, Any], reg: dict[str, Any]) -> str:
             accs = " | ".join(f"{100 * row[m]['accuracy']:.1f}" if m in row else "–" for m in MODES)
             d = entry["vs_baseline"].get(name, {})
             cells = [("" if m not in d else
-                      f"{d[m]['diff']:+.1f} [{d[m]['ci95'][0]:+.1f}, {d[m]['ci95'][1]:+.1f}]"
+                      f"{d[m]['diff']:+.1f} {interval(*d[m]['ci95'])}"
                       + (f", p={d[m]['p_holm']:.2g} {d[m]['verdict']}" if m == "hard" else ""))
                      for m in ("hard", "int8", "int4")]
             lines.append(f"| {beta} | {name} | {accs} | " + " | ".join(cells) + " |")
@@ -150,37 +151,53 @@ def markdown(table: dict[str, Any], reg: dict[str, Any]) -> str:
 
 
 def figure(table: dict[str, Any], path: Path) -> None:
+    """Accuracy against beta per mode (95 % Wilson intervals), and a last panel with each
+    SAST row's paired hard-spike difference from the baseline (95 % corrected-t interval)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     betas = sorted(table["betas"], key=float)
-    names = list(table["betas"][betas[0]]["rows"])
-    fig, axes = plt.subplots(1, len(MODES), figsize=(4 * len(MODES), 3.6), sharey=True)
+    first = table["betas"][betas[0]]
+    names = [first["baseline"]] + [n for n in first["rows"] if n != first["baseline"]]
+    fig, axes = plt.subplots(1, len(MODES) + 1, figsize=(3.6 * (len(MODES) + 1), 3.6))
+
+    def dodge(b: str, i: int) -> float:
+        return float(b) * (1 + 0.05 * (i - (len(names) - 1) / 2))
+
     for ax, mode in zip(axes, MODES):
         for i, name in enumerate(names):
-            xs, ys, lo, hi = [], [], [], []
-            for b in betas:
-                c = table["betas"][b]["rows"].get(name, {}).get(mode)
-                if c is None:
-                    continue
-                x = float(b) * (1 + 0.04 * (i - (len(names) - 1) / 2))  # dodge the bars
-                xs.append(x)
-                ys.append(100 * c["accuracy"])
-                lo.append(100 * (c["accuracy"] - c["ci95"][0]))
-                hi.append(100 * (c["ci95"][1] - c["accuracy"]))
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name)
+            pts = [(b, table["betas"][b]["rows"][name][mode]) for b in betas
+                   if mode in table["betas"][b]["rows"].get(name, {})]
+            ax.errorbar([dodge(b, i) for b, _ in pts], [100 * c["accuracy"] for _, c in pts],
+                        yerr=[[100 * (c["accuracy"] - c["ci95"][0]) for _, c in pts],
+                              [100 * (c["ci95"][1] - c["accuracy"]) for _, c in pts]],
+                        marker="o", capsize=3, label=name, color=f"C{i}")
+        ax.set_title(mode if mode != "surrogate" else "surrogate (training forward)")
+        ax.set_ylabel("held-out accuracy (%), 95 % Wilson" if mode == MODES[0] else "")
+    ax = axes[-1]
+    for i, name in enumerate(names[1:], start=1):
+        pts = [(b, table["betas"][b]["vs_baseline"][name]["hard"]) for b in betas
+               if name in table["betas"][b]["vs_baseline"]]
+        ax.errorbar([dodge(b, i) for b, _ in pts], [d["diff"] for _, d in pts],
+                    yerr=[[d["diff"] - d["ci95"][0] for _, d in pts],
+                          [d["ci95"][1] - d["diff"] for _, d in pts]],
+                    marker="o", capsize=3, color=f"C{i}", label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title("hard: SAST − baseline (paired)")
+    ax.set_ylabel("points, 95 % corrected-t interval")
+    for ax in axes:
         ax.axvline(table["tuned_beta"], color="grey", ls=":", lw=1)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([float(b) for b in betas], [f"{float(b):g}" for b in betas])
-        ax.set_title(mode if mode != "surrogate" else "surrogate (training forward)")
         ax.set_xlabel("slope beta")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("held-out accuracy (%), 95 % Wilson")
-    axes[-1].legend(fontsize=8, loc="lower right")
-    fig.suptitle("Transfer-gap landscape (dotted: tuned slope)")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Transfer-gap landscape: tuned baseline and SAST on its settings "
+                 "(dotted: tuned slope)")
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
 

@@ -112,7 +112,9 @@ def corrected_t(diffs: Sequence[float], test_over_train: float) -> dict[str, Any
     seed and fold, in points): the variance of their mean is ``(1/J + n_test/n_train) s^2``
     rather than ``s^2 / J``, because the folds' training sets overlap; ``test_over_train``
     is ``n_test / n_train`` (``1 / (K - 1)`` for K folds).  Returns the mean, its 95 %
-    interval and the two-sided p-value (t with J - 1 degrees of freedom)."""
+    interval and the two-sided p-value (t with J - 1 degrees of freedom).  Equal non-zero
+    differences (no spread, as happens with few folds) are untestable: interval and p are
+    NaN, and Holm leaves the cell out."""
     from scipy.stats import t as student
     d = np.asarray(diffs, dtype=float)
     j = len(d)
@@ -120,9 +122,11 @@ def corrected_t(diffs: Sequence[float], test_over_train: float) -> dict[str, Any
     if j < 2:
         return {"diff": mean, "ci95": [math.nan, math.nan], "p": math.nan, "pairs": j}
     se = math.sqrt((1.0 / j + test_over_train) * float(d.var(ddof=1)))
-    if se == 0.0:
-        return {"diff": mean, "ci95": [mean, mean], "p": 1.0 if mean == 0 else 0.0,
-                "pairs": j}
+    if se < 1e-6:  # every pair differs by the same amount (up to rounding): no spread
+        if abs(mean) < 1e-9:
+            return {"diff": mean, "ci95": [0.0, 0.0], "p": 1.0, "pairs": j}
+        return {"diff": mean, "ci95": [math.nan, math.nan], "p": math.nan, "pairs": j,
+                "untestable": "no spread among the paired differences"}
     half = float(student.ppf(0.975, j - 1)) * se
     p = float(2 * student.sf(abs(mean) / se, j - 1))
     return {"diff": mean, "ci95": [mean - half, mean + half], "p": p, "pairs": j}
@@ -258,11 +262,12 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
             c = cv["pairs"].get(key, {}).get("int8")
             if c is not None:
                 sign = 1 if key.startswith(name + " vs") else -1
-                lo, hi = sorted((sign * c["ci95"][0], sign * c["ci95"][1]))
+                lo, hi = sorted((sign * c["ci95"][0], sign * c["ci95"][1]),
+                                key=lambda v: (math.isnan(v), v))
                 word = c["verdict"]  # A against B; the row is B when the pair reads bar vs row
                 if sign < 0:
                     word = {"better": "worse", "worse": "better"}.get(word, word)
-                diff = (f"{sign * c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}], "
+                diff = (f"{sign * c['diff']:+.1f} {interval(lo, hi)}, "
                         f"p={c['p_holm']:.2g}: {word}")
         synops = row.get("int8_synops_per_sample")
         lines.append(f"| {name} | {acc('hard', False)} | {acc('int8')} | {acc('int4')} | "
@@ -306,9 +311,12 @@ def sign_table(rows: list[dict[str, Any]]) -> str:
 def _cell(c: dict[str, Any]) -> str:
     if "ci95" not in c:  # a summary written before the seed-aware test
         return f"{c['diff']:+.1f} (McNemar p={c['p']:.2g})"
-    lo, hi = c["ci95"]
-    return (f"{c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}] p_Holm={c['p_holm']:.2g} "
-            f"**{c['verdict']}**")
+    return f"{c['diff']:+.1f} {interval(*c['ci95'])} p_Holm={c['p_holm']:.2g} **{c['verdict']}**"
+
+
+def interval(lo: float, hi: float) -> str:
+    """``[lo, hi]`` in points, or why there is none (equal differences in every pair)."""
+    return "[no spread: untestable]" if math.isnan(lo) else f"[{lo:+.1f}, {hi:+.1f}]"
 
 
 def variant_label(method: str, rho: float, qat_bits: Optional[int]) -> str:

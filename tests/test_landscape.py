@@ -38,8 +38,8 @@ def test_landscape_tables_pairs_and_flags_the_large_gap_slope(tmp_path):
         "8": ((0.70, 0.40, 0.40, 0.40), (0.70, 0.40, 0.40, 0.40)),   # gap, but undertrained
     }
     for beta, (base, sast) in cases.items():
-        save_predictions({"surrogate (beta)": _row(dict(zip(modes, base))),
-                          "sast rho=0.3 (beta)": _row(dict(zip(modes, sast)), step=0.02)},
+        save_predictions({"surrogate qat4 (beta)": _row(dict(zip(modes, base))),
+                          "sast rho=0.3 qat4 (beta)": _row(dict(zip(modes, sast)), step=0.02)},
                          tmp_path / f"beta{beta}.npz")
     (tmp_path / "meta.json").write_text(json.dumps({"tuned_beta": 2.0}))
     results = tmp_path / "landscape.json"
@@ -47,10 +47,10 @@ def test_landscape_tables_pairs_and_flags_the_large_gap_slope(tmp_path):
     out = json.loads(results.read_text())
     flags = {b: r["large_gap"] for b, r in out["regimes"]["by_beta"].items()}
     assert flags == {"0.5": True, "2": False, "8": False}
-    d = out["table"]["betas"]["0.5"]["vs_baseline"]["sast rho=0.3"]["hard"]
+    d = out["table"]["betas"]["0.5"]["vs_baseline"]["sast rho=0.3 qat4"]["hard"]
     assert abs(d["diff"] - 21.0) < 1e-6 and d["ci95"][0] < 20 and d["ci95"][1] > 22
     assert (tmp_path / "landscape.png").stat().st_size > 10_000
-    assert "| 0.5 | sast rho=0.3 |" in (tmp_path / "landscape.md").read_text()
+    assert "| 0.5 | sast rho=0.3 qat4 |" in (tmp_path / "landscape.md").read_text()
 
 
 def test_landscape_refuses_a_missing_config(tmp_path, capsys):

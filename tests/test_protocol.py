@@ -141,7 +141,10 @@ def test_sign_check_reports_whether_each_significant_difference_held():
     main = compare(_pooled({"a": [0.9, 0.91, 0.92, 0.9, 0.93], "b": [0.5, 0.52, 0.49, 0.51, 0.5]}))
     assert {c["verdict"] for c in main["pairs"]["a vs b"].values()} == {"better"}
     same = compare(_pooled({"a": [0.8] * 5, "b": [0.6, 0.61, 0.62, 0.6, 0.6]}))
-    flipped = compare(_pooled({"a": [0.6] * 5, "b": [0.7] * 5}))
+    flipped = compare(_pooled({"a": [0.6, 0.61, 0.6, 0.6, 0.6], "b": [0.7] * 5}))
+    # equal differences in every fold are untestable, never "better"
+    flat = compare(_pooled({"a": [0.8, 0.7, 0.9], "b": [0.78, 0.68, 0.88]}))["pairs"]["a vs b"]
+    assert {(c["verdict"], math.isnan(c["p"])) for c in flat.values()} == {("unresolved", True)}
     assert [r["held"] for r in sign_check(main, same)] == [True, True]
     rows = sign_check(main, flipped)
     assert [r["held"] for r in rows] == [False, False]

@@ -3,9 +3,11 @@ of ``docs/results.md`` and ``README.md`` marked ``<!-- crossval PREDICTIONS.npz 
 full comparison), ``<!-- summary PREDICTIONS.npz BAR -->`` (the README's compact table) or
 ``<!-- signs PREDICTIONS.npz REPLICATE.npz -->`` (every significant difference against a
 replicate with unused seeds and fold shuffle) must equal what :mod:`lava_sast.crossval`
-computes from those files today."""
+computes from those files today; ``<!-- landscape DIR -->`` what
+``benchmarks/transfer_gap_landscape.py --predictions DIR`` prints."""
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from lava_sast.crossval import (compare, load_predictions, sign_check, sign_tabl
                                 summary_table, to_markdown)
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"<!-- (crossval|summary|signs) (\S+)(?: ([^\n]+?))? -->\n(.*?)<!-- /\1 -->", re.S)
+BLOCK = re.compile(r"<!-- (crossval|summary|signs|landscape) (\S+)(?: ([^\n]+?))? -->\n(.*?)<!-- /\1 -->", re.S)
 
 
 def _blocks():
@@ -35,10 +37,21 @@ def test_the_documents_carry_regenerated_tables():
     assert {pred for doc, kind, pred in found if doc == "README.md"} == {
         "docs/results/cv-conv/predictions.npz", "docs/results/cv-dense/predictions.npz"}
     assert ("docs/results.md", "signs", "docs/results/cv-dense/predictions.npz") in found
+    assert ("docs/results.md", "landscape", "docs/results/landscape") in found
 
 
 @pytest.mark.parametrize("doc,kind,predictions,bar,text", _blocks())
 def test_a_published_table_equals_its_predictions(doc, kind, predictions, bar, text):
+    if kind == "landscape":
+        spec = importlib.util.spec_from_file_location(
+            "landscape", ROOT / "benchmarks" / "transfer_gap_landscape.py")
+        landscape = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(landscape)
+        table = landscape.tabulate(ROOT / predictions)
+        want = landscape.markdown(table, landscape.regimes(table, near=3.0, gap=15.0))
+        assert text.strip() == want.strip(), f"{doc}: regenerate with python " \
+            f"benchmarks/transfer_gap_landscape.py --predictions {predictions}"
+        return
     cv = compare(load_predictions(ROOT / predictions))
     if kind == "signs":
         want = sign_table(sign_check(cv, compare(load_predictions(ROOT / bar))))
