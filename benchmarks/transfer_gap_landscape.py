@@ -32,17 +32,16 @@ sys.path.insert(0, str(ROOT))
 
 from lava_sast.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 from lava_sast.crossval import (MODES, collect, compare, interval,  # noqa: E402
-                                load_predictions, save_predictions)
+                                load_predictions, oriented, save_predictions)
 from lava_sast.study import main as study_main  # noqa: E402
 
 BASELINE = "surrogate"
 
 
-def landscape_config(best: Path, rhos: list[str], out: Path) -> tuple[Path, list[str]]:
-    """A ``--config`` file in which ``sast`` has the tuned baseline's settings plus its
-    SAM options (the tuned ``sast``'s), and the study's method specs (``tuned`` is the
-    tuned ``sast`` radius)."""
-    data = json.loads(best.read_text())
+def landscape_config(data: dict[str, Any], rhos: list[str], out: Path) -> tuple[Path, list[str]]:
+    """From a tuning's ``best.json`` contents, a ``--config`` file in which ``sast`` has the
+    tuned baseline's settings plus its SAM options (the tuned ``sast``'s), and the study's
+    method specs (``tuned`` is the tuned ``sast`` radius)."""
     base = data["methods"][BASELINE]
     sam = data["methods"].get("sast", {})
     sast = {**base, **{k: sam[k] for k in ("adaptive", "sam_ascent") if k in sam}}
@@ -58,8 +57,9 @@ def train(a: argparse.Namespace) -> None:
     out, save = Path(a.out), Path(a.save)
     out.mkdir(parents=True, exist_ok=True)
     save.mkdir(parents=True, exist_ok=True)
-    config, specs = landscape_config(Path(a.config), a.rhos, out)
-    tuned_beta = json.loads(Path(a.config).read_text())["methods"][BASELINE]["beta"]
+    best = json.loads(Path(a.config).read_text())
+    config, specs = landscape_config(best, a.rhos, out)
+    tuned_beta = best["methods"][BASELINE]["beta"]
     betas = set(a.betas)
     if all(abs(b / tuned_beta - 1) > 0.1 for b in betas):  # the tuned slope is the reference
         betas.add(round(tuned_beta, 3))
@@ -93,18 +93,8 @@ def tabulate(folder: Path) -> dict[str, Any]:
         cv = compare(load_predictions(path))
         rows = {_variant(k): v for k, v in cv["methods"].items()}
         base = next(k for k in cv["methods"] if k.split()[0] == BASELINE)
-        diffs = {}
-        for pair, cell in cv["pairs"].items():
-            a, b = pair.split(" vs ")
-            if base in (a, b) and all(_variant(x).startswith(("sast", BASELINE)) for x in (a, b)):
-                other, sign = (a, 1) if b == base else (b, -1)
-                diffs[_variant(other)] = {m: {"diff": sign * c["diff"],
-                                              "ci95": sorted(sign * x for x in c["ci95"]),
-                                              "p_holm": c["p_holm"],
-                                              "verdict": c["verdict"] if sign > 0 else
-                                              {"better": "worse", "worse": "better"}.get(
-                                                  c["verdict"], c["verdict"])}
-                                          for m, c in cell.items()}
+        diffs = {_variant(k): oriented(cv, k, base) for k in cv["methods"]
+                 if k != base and _variant(k).startswith("sast")}
         betas[path.stem[4:]] = {"rows": rows, "baseline": _variant(base), "vs_baseline": diffs}
     return {"tuned_beta": meta["tuned_beta"], "betas": betas}
 

@@ -242,6 +242,20 @@ def to_markdown(cv: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def oriented(cv: dict[str, Any], a: str, b: str) -> dict[str, dict[str, Any]]:
+    """The pair of rows ``a`` and ``b`` per mode, read as ``a`` − ``b`` whichever way
+    :func:`compare` stored it: difference, interval (NaN last), Holm p and verdict; empty
+    when the two rows were not compared."""
+    if f"{a} vs {b}" in cv["pairs"]:
+        return {m: {k: c[k] for k in ("diff", "ci95", "p_holm", "verdict")}
+                for m, c in cv["pairs"][f"{a} vs {b}"].items()}
+    flip = {"better": "worse", "worse": "better"}
+    return {m: {"diff": -c["diff"],
+                "ci95": sorted((-c["ci95"][0], -c["ci95"][1]), key=lambda v: (math.isnan(v), v)),
+                "p_holm": c["p_holm"], "verdict": flip.get(c["verdict"], c["verdict"])}
+            for m, c in cv["pairs"].get(f"{b} vs {a}", {}).items()}
+
+
 def summary_table(cv: dict[str, Any], bar: str) -> str:
     """The README's compact table: each row's hard, INT8 and INT4 accuracy (95 % Wilson
     interval), its INT8 difference from row ``bar`` (seed-aware interval, Holm p, verdict),
@@ -257,18 +271,10 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
             return text + (f" [{100 * c['ci95'][0]:.0f}–{100 * c['ci95'][1]:.0f}]"
                            if interval else "")
         diff = ""
-        if name != bar:
-            key = f"{name} vs {bar}" if f"{name} vs {bar}" in cv["pairs"] else f"{bar} vs {name}"
-            c = cv["pairs"].get(key, {}).get("int8")
-            if c is not None:
-                sign = 1 if key.startswith(name + " vs") else -1
-                lo, hi = sorted((sign * c["ci95"][0], sign * c["ci95"][1]),
-                                key=lambda v: (math.isnan(v), v))
-                word = c["verdict"]  # A against B; the row is B when the pair reads bar vs row
-                if sign < 0:
-                    word = {"better": "worse", "worse": "better"}.get(word, word)
-                diff = (f"{sign * c['diff']:+.1f} {interval(lo, hi)}, "
-                        f"p={c['p_holm']:.2g}: {word}")
+        c = oriented(cv, name, bar).get("int8") if name != bar else None
+        if c is not None:
+            diff = (f"{c['diff']:+.1f} {interval(*c['ci95'])}, "
+                    f"p={c['p_holm']:.2g}: {c['verdict']}")
         synops = row.get("int8_synops_per_sample")
         lines.append(f"| {name} | {acc('hard', False)} | {acc('int8')} | {acc('int4')} | "
                      f"{diff} | {row.get('transfer_gap', float('nan')):.1f} | "
