@@ -19,6 +19,7 @@ from .datasets import DATASETS, DatasetError, network_family
 from .defaults import FAMILY_DEFAULTS, LOSSES
 from .device import DEVICE_CHOICES
 from .methods import METHODS, METHOD_ALIASES, METHOD_NAMES, get_method
+from .neuron import RESET_GRADS
 from .errors import TrainingError
 from .parallel import ParallelError, RayOptions
 from .presets import preset_names
@@ -262,6 +263,11 @@ def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--lr-per-slope", type=on_off, default=None, metavar="on|off",
                    help="surrogate-forward methods: Adam's learning rate is --lr / beta, so "
                         f"a step moves beta (v - theta) equally at every slope ({h('lr_per_slope')})")
+    p.add_argument("--reset-grad", choices=list(RESET_GRADS), default=None,
+                   help="surrogate-forward methods: gradient of the smooth spike's soft reset: "
+                        "exact (of what is simulated; grows through time once beta x "
+                        "threshold passes about 6) or detached (the reset's slope left out, "
+                        f"as snnTorch does; {h('reset_grad')})")
     p.add_argument("--weight-scale", type=positive_float, default=None,
                    help=f"SLAYER initial weight scale ({h('weight_scale')})")
     p.add_argument("--true-rate", type=positive_float, default=None,

@@ -14,6 +14,7 @@ from .datasets import DATASETS, DEFAULT_DATASET
 from .defaults import COMMON_DEFAULTS, FAMILY_DEFAULTS, LOSSES
 from .device import resolve_device
 from .methods import METHOD_NAMES, canonical_name, get_method
+from .neuron import RESET_GRADS
 from .presets import preset_names, preset_path, tuning_record
 
 
@@ -36,6 +37,7 @@ class TrainConfig:
     beta_end: Optional[float] = None  # anneal: slope at the last epoch
     beta_warmup: Optional[int] = None  # surrogate forward: epochs to raise beta from beta_start
     beta_start: Optional[float] = None  # surrogate forward: slope of the first epoch
+    reset_grad: Optional[str] = None  # surrogate forward: "exact" or "detached" reset gradient
     threshold: Optional[float] = None
     tau_grad: Optional[float] = None
     scale_grad: Optional[float] = None
@@ -178,6 +180,8 @@ def check_config(cfg: TrainConfig) -> None:
     _positive("logit_scale", cfg.logit_scale)
     if cfg.init_rate is not None and cfg.init_rate >= 1:
         raise ValueError(f"init_rate must be below 1, got {cfg.init_rate}")
+    if cfg.reset_grad not in RESET_GRADS:
+        raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {cfg.reset_grad!r}")
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {cfg.loss!r}")
     for name in ("patience", "beta_warmup"):

@@ -32,7 +32,7 @@ COMMON_DEFAULTS: dict[str, float | str | bool] = {
     "tau_grad": 0.03, "scale_grad": 3.0, "rho": 0.0,
     "loss": "rate", "logit_scale": 20.0, "clip_grad": 0.0, "init_rate": 0.0, "patience": 0,
     "beta_warmup": 0, "beta_start": 1.0, "lr_per_slope": False, "qat_bits": 0,
-    "adaptive": True, "sam_ascent": "same",
+    "adaptive": True, "sam_ascent": "same", "reset_grad": "exact",
 }
 
 #: Training losses (:mod:`lava_sast.losses`).

@@ -201,7 +201,7 @@ class Method:
     def own_search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
         """The surrogate forward's own options: slope, warm-up (at most half the epoch
         cap, so most epochs train at the drawn slope), initial rate, lr (per unit slope:
-        Adam's step is lr / beta)."""
+        Adam's step is lr / beta), the reset's gradient."""
         return {
             "beta": trial.suggest_float("beta", 1.0, 10.0, log=True),
             "beta_warmup": trial.suggest_int("beta_warmup", 0,
@@ -209,6 +209,7 @@ class Method:
             "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
             "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),  # divided by beta:
             "lr_per_slope": True,  # the same step in beta (v - theta) at every slope
+            "reset_grad": trial.suggest_categorical("reset_grad", ["exact", "detached"]),
         }
 
 

@@ -17,7 +17,7 @@ import torch
 
 from . import block
 from .atomic import atomic_path
-from .neuron import SastCubaNeuron
+from .neuron import RESET_GRADS, SastCubaNeuron
 from .quantize import QuantizedWeight
 
 #: Loihi CUBA parameters shared by every layer (threshold in SLAYER units:
@@ -193,6 +193,14 @@ class SastNetwork(torch.nn.Module):
         self.neuron_params["beta"] = float(beta)
         for n in self.neurons():
             n.beta = float(beta)
+
+    def set_reset_grad(self, mode: str) -> None:
+        """Set every neuron's soft-reset gradient (:data:`lava_sast.neuron.RESET_GRADS`)."""
+        if mode not in RESET_GRADS:
+            raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {mode!r}")
+        self.neuron_params["reset_grad"] = mode
+        for n in self.neurons():
+            n.reset_grad = mode
 
     def neurons(self) -> list[SastCubaNeuron]:
         """Spiking neurons, one per weighted block, input to output."""

@@ -19,6 +19,9 @@ from lava.lib.dl.slayer.utils import quantize
 from .dynamics import surrogate_cuba, surrogate_cuba_reference
 
 SPIKE_MODES = ("surrogate", "hard")
+#: Gradients of the smooth spike's soft reset: ``exact`` (the gradient of what is
+#: simulated) or ``detached`` (the reset's slope left out; bounded at steep slopes).
+RESET_GRADS = ("exact", "detached")
 
 
 class SastCubaNeuron(cuba.Neuron):
@@ -26,16 +29,21 @@ class SastCubaNeuron(cuba.Neuron):
 
     Parameters are those of :class:`lava.lib.dl.slayer.neuron.cuba.Neuron`
     plus ``beta`` (slope of the surrogate sigmoid, per unit of membrane
-    potential) and ``spike_mode``.  Device parameters (``vThMant``,
+    potential), ``spike_mode`` and ``reset_grad`` (:data:`RESET_GRADS`).  Device
+    parameters (``vThMant``,
     ``iDecay``, ``vDecay``) and hdf5 export are inherited unchanged, so the
     neuron exports as a NetX ``CUBA`` layer.
     """
 
     def __init__(self, threshold: float, current_decay: float,
                  voltage_decay: float, beta: float = 5.0,
-                 spike_mode: str = "surrogate", **kwargs) -> None:
+                 spike_mode: str = "surrogate", reset_grad: str = "exact",
+                 **kwargs) -> None:
         super().__init__(threshold=threshold, current_decay=current_decay,
                          voltage_decay=voltage_decay, **kwargs)
+        if reset_grad not in RESET_GRADS:
+            raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {reset_grad!r}")
+        self.reset_grad = reset_grad
         self.beta = float(beta)
         self.spike_mode = spike_mode
         self.record_voltage = False
@@ -79,7 +87,8 @@ class SastCubaNeuron(cuba.Neuron):
         keep_v = keep_v.reshape(-1, *shape[1:]) if keep_v.numel() > 1 else keep_v
         trained = keep_u.requires_grad or keep_v.requires_grad
         run = surrogate_cuba_reference if trained else surrogate_cuba
-        return run(x, keep_u, keep_v, self.threshold, self.beta)
+        return run(x, keep_u, keep_v, self.threshold, self.beta,
+                   self.reset_grad == "detached")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spike response to synaptic input ``x`` of shape ``[batch, ..., time]``."""

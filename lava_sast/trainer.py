@@ -70,7 +70,8 @@ def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) 
     else:
         arch = default_arch(cfg.dataset, input_shape, num_classes, cfg.hidden,
                             cfg.conv_channels, cfg.arch)
-    neuron = {"threshold": cfg.threshold, "tau_grad": cfg.tau_grad, "scale_grad": cfg.scale_grad}
+    neuron = {"threshold": cfg.threshold, "tau_grad": cfg.tau_grad, "scale_grad": cfg.scale_grad,
+              "reset_grad": cfg.reset_grad}
     return SastNetwork(arch, input_shape, neuron=neuron, beta=cfg.beta,
                        weight_scale=cfg.weight_scale,
                        weight_hook=get_method(cfg.method).hook(cfg))
@@ -92,6 +93,7 @@ def model_from_nir(cfg: TrainConfig, input_shape: Sequence[int],
                          f"dataset {num_classes} classes")
     model.set_weight_hook(get_method(cfg.method).hook(cfg))
     model.set_beta(cfg.beta)
+    model.set_reset_grad(cfg.reset_grad)
     return model
 
 

@@ -145,7 +145,7 @@ def _train_shapes(tmp_path, *extra):
 
 
 def test_rate_target_one_half_makes_conv_outputs_spike_and_survive_the_swap(tmp_path):
-    report, top = _train_shapes(tmp_path)
+    report, top = _train_shapes(tmp_path, "--epochs", "8", "--conv-channels", "8", "16")
     assert report["config"]["true_rate"] == 0.5
     assert report["surrogate_accuracy"] >= 0.9
     assert top > 0.5  # the true class's membrane crosses threshold: real spikes

@@ -1,18 +1,20 @@
-"""``benchmarks/transfer_gap_landscape.py`` from predictions: the table, the paired
-differences from the baseline and the large-gap test, on synthetic predictions."""
+"""The transfer-gap landscape from predictions (:mod:`lava_sast.landscape`, drawn by
+``benchmarks/transfer_gap_landscape.py``): the table, the paired differences from the
+baseline and the large-gap test, on synthetic predictions."""
 from __future__ import annotations
 
 import importlib.util
 import json
 from pathlib import Path
 
+from lava_sast import landscape
 from lava_sast.crossval import save_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("landscape",
+_spec = importlib.util.spec_from_file_location("landscape_cli",
                                                ROOT / "benchmarks" / "transfer_gap_landscape.py")
-landscape = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(landscape)
+cli = importlib.util.module_from_spec(_spec)  # the benchmark's command line
+_spec.loader.exec_module(cli)
 
 
 def _row(acc: dict[str, float], step: float = 0.01, folds: int = 3, n: int = 100) -> list[dict]:
@@ -43,7 +45,7 @@ def test_landscape_tables_pairs_and_flags_the_large_gap_slope(tmp_path):
                          tmp_path / f"beta{beta}.npz")
     (tmp_path / "meta.json").write_text(json.dumps({"tuned_beta": 2.0}))
     results = tmp_path / "landscape.json"
-    assert landscape.main(["--predictions", str(tmp_path), "--results", str(results)]) == 0
+    assert cli.main(["--predictions", str(tmp_path), "--results", str(results)]) == 0
     out = json.loads(results.read_text())
     flags = {b: r["large_gap"] for b, r in out["regimes"]["by_beta"].items()}
     assert flags == {"0.5": True, "2": False, "8": False}
@@ -51,10 +53,13 @@ def test_landscape_tables_pairs_and_flags_the_large_gap_slope(tmp_path):
     assert abs(d["diff"] - 21.0) < 1e-6 and d["ci95"][0] < 20 and d["ci95"][1] > 22
     assert (tmp_path / "landscape.png").stat().st_size > 10_000
     assert "| 0.5 | sast rho=0.3 qat4 |" in (tmp_path / "landscape.md").read_text()
+    table = landscape.tabulate(tmp_path)  # the library's analysis, as tutorial 01 uses it
+    assert landscape.markdown(table, landscape.regimes(table, 3.0, 15.0)) == \
+        (tmp_path / "landscape.md").read_text()
 
 
 def test_landscape_refuses_a_missing_config(tmp_path, capsys):
     import pytest
     with pytest.raises(SystemExit):
-        landscape.main(["--config", str(tmp_path / "nope.json")])
+        cli.main(["--config", str(tmp_path / "nope.json")])
     assert "--config" in capsys.readouterr().err

@@ -57,6 +57,18 @@ def test_anneal_raises_beta_geometrically_and_qat_trains_on_the_export_grid():
     assert torch.equal(w.grad, torch.ones_like(w))  # straight-through
 
 
+def test_reset_gradient_reaches_every_neuron_and_survives_a_rebuild():
+    cfg = resolved(TrainConfig(method="surrogate", reset_grad="detached"))
+    model = build_model(cfg, (2, 18, 18), 10)
+    assert {n.reset_grad for n in model.neurons()} == {"detached"}
+    from lava_sast.models import SastNetwork
+    again = SastNetwork.from_config(model.config)  # what a checkpoint rebuilds
+    assert {n.reset_grad for n in again.neurons()} == {"detached"}
+    assert resolved(TrainConfig(method="surrogate")).reset_grad == "exact"
+    with pytest.raises(ValueError, match="reset_grad"):
+        model.set_reset_grad("none")
+
+
 def test_subsets_are_stratified_and_validation_is_carved_from_training():
     cfg = TrainConfig(train_samples=200, val_fraction=0.1, seed=3)
     train_set, val, test = load_splits(cfg)
