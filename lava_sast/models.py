@@ -17,7 +17,7 @@ import torch
 
 from . import block
 from .atomic import atomic_path
-from .neuron import RESET_GRADS, SastCubaNeuron
+from .neuron import SastCubaNeuron
 from .quantize import QuantizedWeight
 
 #: Loihi CUBA parameters shared by every layer (threshold in SLAYER units:
@@ -196,11 +196,9 @@ class SastNetwork(torch.nn.Module):
 
     def set_reset_grad(self, mode: str) -> None:
         """Set every neuron's soft-reset gradient (:data:`lava_sast.neuron.RESET_GRADS`)."""
-        if mode not in RESET_GRADS:
-            raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {mode!r}")
-        self.neuron_params["reset_grad"] = mode
-        for n in self.neurons():
+        for n in self.neurons():  # each neuron checks the mode
             n.reset_grad = mode
+        self.neuron_params["reset_grad"] = mode
 
     def neurons(self) -> list[SastCubaNeuron]:
         """Spiking neurons, one per weighted block, input to output."""

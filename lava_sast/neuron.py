@@ -41,8 +41,6 @@ class SastCubaNeuron(cuba.Neuron):
                  **kwargs) -> None:
         super().__init__(threshold=threshold, current_decay=current_decay,
                          voltage_decay=voltage_decay, **kwargs)
-        if reset_grad not in RESET_GRADS:
-            raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {reset_grad!r}")
         self.reset_grad = reset_grad
         self.beta = float(beta)
         self.spike_mode = spike_mode
@@ -59,6 +57,17 @@ class SastCubaNeuron(cuba.Neuron):
         if mode not in SPIKE_MODES:
             raise ValueError(f"spike_mode must be one of {SPIKE_MODES}, got {mode!r}")
         self._spike_mode = mode
+
+    @property
+    def reset_grad(self) -> str:
+        """``'exact'`` or ``'detached'`` gradient of the soft reset (:data:`RESET_GRADS`)."""
+        return self._reset_grad
+
+    @reset_grad.setter
+    def reset_grad(self, mode: str) -> None:
+        if mode not in RESET_GRADS:
+            raise ValueError(f"reset_grad must be one of {RESET_GRADS}, got {mode!r}")
+        self._reset_grad = mode
 
     def decay_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-step retention ``(1 - current_decay, 1 - voltage_decay)`` as used on chip."""
