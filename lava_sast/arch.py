@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .datasets import network_family
+from .layers import KINDS, NEURON_KEYS  # noqa: F401  (NEURON_KEYS: part of this API)
 
 #: ``--arch`` values besides a JSON file: the default net of each family.
 FAMILIES = ("dense", "conv")
-#: Layer types an architecture file may use, with the keys each needs and may have.
-LAYER_KEYS = {"conv": ({"out", "kernel"}, {"stride", "padding", "neuron", "bias"}),
-              "dense": ({"out"}, {"neuron", "bias"}),
-              "pool": ({"kernel"}, set()),  # sum pooling, stride = kernel
-              "flatten": (set(), set())}
-NEURON_KEYS = {"threshold", "current_decay", "voltage_decay"}
+#: Layer types an architecture file may use, with the keys each needs and may have (from
+#: the layer registry, :mod:`lava_sast.layers`).
+LAYER_KEYS = {name: (set(k.needs), set(k.may)) for name, k in KINDS.items()}
 
 
 def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
@@ -34,25 +32,13 @@ def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
         raise ValueError(f"--arch {path}: expected a non-empty list of layers")
     for i, layer in enumerate(layers):
         kind = layer.get("type") if isinstance(layer, dict) else None
-        if kind not in LAYER_KEYS:
+        if kind not in KINDS:
             raise ValueError(f"--arch {path}: layer {i} has type {kind!r}; choose from "
-                             f"{sorted(LAYER_KEYS)}")
-        need, may = LAYER_KEYS[kind]
-        keys = set(layer) - {"type"}
-        if need - keys or keys - need - may:
-            bad = sorted(need - keys) or sorted(keys - need - may)
-            raise ValueError(f"--arch {path}: layer {i} ({kind}) "
-                             f"{'lacks' if need - keys else 'has unknown key'} {bad[0]!r}")
-        for key in need | (keys & {"stride", "padding"}):
-            if not isinstance(layer[key], int) or isinstance(layer[key], bool) or \
-                    layer[key] < (0 if key == "padding" else 1):
-                raise ValueError(f"--arch {path}: layer {i} ({kind}) {key} must be a whole "
-                                 f"number >= {0 if key == 'padding' else 1}, got "
-                                 f"{layer[key]!r}")
-        if set(layer.get("neuron", {})) - NEURON_KEYS:
-            raise ValueError(f"--arch {path}: layer {i} neuron may set {sorted(NEURON_KEYS)}")
-    if layers[-1]["type"] != "dense" and layers[-1]["type"] != "conv":
-        raise ValueError(f"--arch {path}: the last layer must be dense or conv (the outputs)")
+                             f"{sorted(KINDS)}")
+        KINDS[kind].check(layer, f"--arch {path}: layer {i}")
+    if not KINDS[layers[-1]["type"]].weighted:
+        raise ValueError(f"--arch {path}: the last layer must be a weighted layer (the "
+                         f"outputs): {', '.join(k for k in sorted(KINDS) if KINDS[k].weighted)}")
     for i, layer in enumerate(layers[:-1]):
         if layer["type"] != "pool":
             continue
@@ -60,7 +46,8 @@ def read_arch_file(path: str | Path) -> list[dict[str, Any]]:
             raise ValueError(f"--arch {path}: layer {i} (pool) must follow a conv layer "
                              f"(it pools a conv layer's spike map)")
         after = [l["type"] for l in layers[i + 1:i + 3]]
-        if not (after[0] == "conv" or after == ["flatten", "dense"]):
+        if not (after[0] == "conv" or (after[0] == "flatten" and len(after) == 2
+                                        and KINDS[after[1]].weighted and after[1] != "conv")):
             raise ValueError(f"--arch {path}: layer {i} (pool) must be followed by a conv, or "
                              f"a flatten and a dense layer (export folds the pooling into it)")
     return layers

@@ -91,6 +91,85 @@ class Conv(_SastBlock, base.AbstractConv):
         del self.synapse_params
 
 
+class RecurrentDense(Dense):
+    """Dense CUBA-LIF block whose own spikes feed back through a second dense synapse
+    (``recurrent_synapse``, ``[out, out]``), arriving one step later as in Lava's
+    ``RecurrentDense``; exports as NetX ``dense_rec``.  ``hard`` mode is SLAYER's
+    recurrent block (lava-dl's ``custom_recurrent``: the fixed-point neuron one step at a
+    time, its state kept between steps and zeroed at each forward pass); ``surrogate``
+    mode the smooth forward with the same one-step recurrence
+    (:func:`lava_sast.dynamics.surrogate_cuba_recurrent`)."""
+
+    def __init__(self, neuron_params: dict[str, Any], in_neurons: int,
+                 out_neurons: int, weight_scale: float = 1,
+                 pre_hook_fx: Optional[Any] = None, delay_shift: bool = False,
+                 count_log: bool = False, bias: bool = False) -> None:
+        super().__init__(neuron_params, in_neurons, out_neurons, weight_scale=weight_scale,
+                         pre_hook_fx=pre_hook_fx, delay_shift=delay_shift,
+                         count_log=count_log, bias=bias)
+        self.recurrent_synapse = synapse.Dense(out_neurons, out_neurons,
+                                               weight_scale=weight_scale)
+        self.recurrent_synapse.pre_hook_fx = pre_hook_fx or self.neuron.weight_hook
+        self.last_spike_counts: Optional[torch.Tensor] = None
+
+    def _recurrent_matrix(self) -> torch.Tensor:
+        syn = self.recurrent_synapse
+        w = syn.weight.reshape(syn.weight.shape[:2])
+        return syn.pre_hook_fx(w) if syn.pre_hook_fx is not None else w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.synapse(x)
+        if self.bias is not None:
+            z = z + self.bias.reshape(1, -1, 1)
+        n = self.neuron
+        n._init_shape(z)
+        if n.spike_mode == "hard":
+            out = self._hard(z)
+        else:
+            from .dynamics import surrogate_cuba_recurrent
+            keep_u, keep_v = n.decay_factors()
+            out, volts = surrogate_cuba_recurrent(z, self._recurrent_matrix(), keep_u,
+                                                  keep_v, n.threshold, n.beta,
+                                                  n.reset_grad == "detached")
+            if n.record_voltage:
+                n.last_voltage = volts.detach()
+        self.last_spike_counts = out.detach().sum(-1)
+        return out
+
+    def _hard(self, z: torch.Tensor) -> torch.Tensor:
+        from lava.lib.dl.slayer.utils.recurrent import custom_recurrent
+        n = self.neuron
+        volts: list[torch.Tensor] = []
+
+        def step(x: torch.Tensor) -> torch.Tensor:
+            s = n(x)
+            if n.record_voltage:
+                volts.append(n.last_voltage)
+            return s
+
+        n.persistent_state = True
+        n.current_state = torch.zeros(1, device=z.device)
+        n.voltage_state = torch.zeros(1, device=z.device)
+        try:
+            out = custom_recurrent(z, step, self.recurrent_synapse)
+        finally:  # every forward pass starts from zero state (NetX resets each sample)
+            n.persistent_state = False
+            n.current_state = torch.zeros(1, device=z.device)
+            n.voltage_state = torch.zeros(1, device=z.device)
+        if volts:
+            n.last_voltage = torch.cat(volts, dim=-1)
+        return out
+
+    def export_hdf5(self, handle: Any) -> None:
+        """NetX ``dense_rec``: the dense layer's fields and ``weight_rec`` (64 per unit)."""
+        super().export_hdf5(handle)
+        del handle["type"]
+        handle.create_dataset("type", (1,), "S10", [b"dense_rec"])
+        syn = self.recurrent_synapse
+        handle.create_dataset("weight_rec", data=syn.pre_hook_fx(
+            syn.weight, descale=True).reshape(syn.weight.shape[:2]).cpu().data.numpy())
+
+
 class SumPool(torch.nn.Module):
     """Sum pooling of spikes over ``kernel x kernel`` windows with stride ``kernel`` (no
     neuron, no trained weight): lava-dl's own pooling synapse with its weights frozen at 1.
@@ -107,7 +186,13 @@ class SumPool(torch.nn.Module):
 
 
 class Flatten(base.AbstractFlatten):
-    """NCHWT -> N(CHW)T; exports as a NetX ``flatten`` layer."""
+    """NCHWT -> N(CHW)T; exports as a NetX ``flatten`` layer.  A layer list may start with
+    one (dense-first nets see their input flattened already, NCT: it passes through)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shape is None:
+            self.shape = [int(np.prod(x.shape[1:-1])), 1, 1]
+        return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
 def set_spike_mode(module: torch.nn.Module, mode: str) -> None:

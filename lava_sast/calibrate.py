@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from .layers import kind_of
 from .models import SastNetwork
 
 
@@ -46,18 +47,20 @@ def calibrate_rates(model: SastNetwork, x: torch.Tensor, target: float,
     try:
         for b in model.blocks:
             if hasattr(b, "synapse"):
-                w = b.synapse.weight
-                base = w.detach().clone()
+                ws = [s.weight for s in kind_of(b).synapses(b)]  # a recurrent layer's two
+                bases = [w.detach().clone() for w in ws]
                 lo, hi = math.log(1 / 64), math.log(64)
                 for _ in range(steps):
                     mid = (lo + hi) / 2
-                    w.copy_(base * math.exp(mid))
+                    for w, base in zip(ws, bases):
+                        w.copy_(base * math.exp(mid))
                     if _rate(b, h) < target:
                         lo = mid
                     else:
                         hi = mid
                 factor = math.exp((lo + hi) / 2)
-                w.copy_(base * factor)
+                for w, base in zip(ws, bases):
+                    w.copy_(base * factor)
                 factors.append(factor)
             h = b(h)
     finally:

@@ -15,7 +15,8 @@ from typing import Any, Callable, Optional, Sequence
 from .arch import CONV_CHANNELS, HIDDEN, LARGE_INPUT
 from .config import (DEFAULTED, TrainConfig, default_settings, read_settings,
                      with_config_file)
-from .datasets import DATASETS, DatasetError, network_family
+from .datasets import (DATASET_CHOICES, DATASETS, DatasetError, network_family,
+                       takes_presets)
 from .defaults import FAMILY_DEFAULTS, LOSSES
 from .device import DEVICE_CHOICES
 from .methods import METHODS, METHOD_ALIASES, METHOD_NAMES, get_method
@@ -102,27 +103,46 @@ def varying_defaults() -> tuple[str, ...]:
 def default_help(key: str) -> str:
     """``default X`` for a setting with one default, else a pointer to the table."""
     if key in varying_defaults():
-        return "default: by method and net family, see the table below"
+        return "default: see --defaults"
     value = next(iter(_all_defaults().values()))[key]
     return f"default {show_value(key, value)}"
 
 
 def defaults_epilog() -> str:
-    """The table of defaults that depend on the method and net family, generated from the
-    method registry and presets."""
+    """What each method does, and the table of defaults that depend on the method and net
+    family, generated from the method registry, the presets and the registered datasets
+    (``--defaults`` prints it)."""
     table = _all_defaults()
     keys = varying_defaults()
     fams = _families()
-    lines = ["defaults by method and net family (" + "; ".join(
-        f"{f} nets: {', '.join(ds)}" for f, ds in fams.items()) + "):"]
+    lines = ["methods:"]
+    for m in METHODS.values():
+        alias = f" (alias {', '.join(m.aliases)})" if m.aliases else ""
+        lines += textwrap.wrap(f"{m.name}{alias}: {m.summary}", 88, initial_indent="  ",
+                               subsequent_indent="    ")
+    lines.append("defaults by method and net family (" + "; ".join(
+        f"{f} nets: {', '.join(d for d in ds if takes_presets(d))}"
+        for f, ds in fams.items()) + "):")
+
+    def body(values: dict[str, Any]) -> list[str]:
+        text = ", ".join(f"{OPTION[k]} {show_value(k, values[k])}" for k in keys)
+        return textwrap.wrap(text, 88, initial_indent="    ", subsequent_indent="    ",
+                             break_on_hyphens=False, break_long_words=False)
+
     for m in METHOD_NAMES:
         for f in FAMILY_DEFAULTS:
             presets = get_method(m).presets_for(f)
             head = f"  {m} on {f} nets" + (f" (preset {', '.join(presets)})" if presets else "")
-            body = ", ".join(f"{OPTION[k]} {show_value(k, table[(m, f)][k])}" for k in keys)
-            lines.append(head + ":")
-            lines += textwrap.wrap(body, 88, initial_indent="    ", subsequent_indent="    ",
-                                   break_on_hyphens=False, break_long_words=False)
+            lines += [head + ":", *body(table[(m, f)])]
+    untuned = {f: [d for d in ds if not takes_presets(d)] for f, ds in fams.items()}
+    for f, ds in untuned.items():
+        if not ds:
+            continue
+        lines.append(f"registered {f}-net datasets without tuned presets ({', '.join(ds)}):")
+        for m in METHOD_NAMES:
+            d = default_settings(m, f, ds[0])
+            d["beta_end"] = get_method(m).default_beta_end(d["beta"])
+            lines += [f"  {m}, {f} net, no preset:", *body(d)]
     lines.append("--config NAME|FILE takes a preset (" + ", ".join(preset_names())
                  + ") or a best.json of lava_sast.tune; the command line wins over both.")
     return "\n".join(lines)
@@ -133,49 +153,87 @@ OPTION = {k: "--sam" if k == "adaptive" else "--" + k.replace("_", "-") for k in
 
 
 def method_help(many: bool) -> str:
-    text = "; ".join(f"{m.name}" + (f" (alias {', '.join(m.aliases)})" if m.aliases else "")
-                     + f": {m.summary}" for m in METHODS.values())
-    return text + ("; in a study NAME@RHO pins a SAM method's radius, +qat8/+qat4 its "
-                   "QAT width" if many else "")
+    """The ``--method`` help: the names (each one's summary: :func:`defaults_epilog`)."""
+    names = [m.name + (f" (alias {', '.join(m.aliases)})" if m.aliases else "")
+             for m in METHODS.values()]
+    text = ", ".join(names[:-1]) + " or " + names[-1] + " (what each does: --defaults)"
+    return text + ("; NAME@RHO+qat4 pins a SAM method's radius and QAT width" if many else "")
 
 
 # ------------------------------------------------------------------------- option groups
 
 _D = TrainConfig()
 
+#: Argument groups of a training command, in the order ``--help`` shows them.
+GROUPS = {"data": "data", "net": "net", "method": "method",
+          "training": "training", "protocol": "protocol (validation, test, folds)",
+          "runtime": "runtime (output, device, cache, parallel runs)"}
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``PROG: error: ...``), that
+    refuses the options in :attr:`refused` with the reason given there (options a
+    command does not offer, whose meaning a user might expect), and that keeps its
+    argument groups in :attr:`groups`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.groups: dict[str, argparse._ArgumentGroup] = {}
+        self.refused: dict[str, str] = {}
+
+    def group(self, key: str) -> Any:
+        """The argument group ``key`` of :data:`GROUPS` (the parser itself if none)."""
+        if key not in self.groups:
+            self.groups[key] = self.add_argument_group(GROUPS[key])
+        return self.groups[key]
+
+    def parse_known_args(self, args: Optional[Sequence[str]] = None, namespace: Any = None):
+        words = list(sys.argv[1:] if args is None else args)
+        for w in words:
+            option = w.split("=", 1)[0]
+            if option in self.refused:
+                self.error(f"{option}: {self.refused[option]}")
+        return super().parse_known_args(words, namespace)
+
+    def error(self, message: str):  # one line, not the usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _group(p: argparse.ArgumentParser, key: str) -> Any:
+    return p.group(key) if isinstance(p, CommandParser) else p
+
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     """Declare ``--device``, ``--cache-dir``, ``--download`` and ``--quiet`` (every command
     that trains, evaluates or reads a dataset)."""
-    p.add_argument("--device", default=_D.device,
-                   help=f"{DEVICE_CHOICES} (auto: CUDA when present, else the CPU)")
-    p.add_argument("--cache-dir", default=None,
-                   help="folder of the binned-dataset cache (default: $LAVA_SAST_CACHE_DIR, "
-                        "else ~/.cache/lava-sast)")
-    p.add_argument("--download", action="store_true",
-                   help="let tonic fetch N-MNIST / DVS Gesture into --data-dir when it is "
-                        "not there (needs a network)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bars and no per-epoch lines (bars show only on a "
-                        "terminal anyway)")
+    g = _group(p, "runtime")
+    g.add_argument("--device", metavar="DEV", default=_D.device,
+                   help=f"{DEVICE_CHOICES} (auto: CUDA if present)")
+    g.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="binned-data cache (default: $LAVA_SAST_CACHE_DIR, else "
+                        "~/.cache/lava-sast)")
+    g.add_argument("--download", action="store_true",
+                   help="tonic fetches N-MNIST / DVS Gesture into --data-dir")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no per-epoch lines")
 
 
 def add_parallel_args(p: argparse.ArgumentParser) -> None:
     """Declare the options that run many trainings on Ray (study and tune)."""
     d = RayOptions()
-    p.add_argument("--workers", type=positive_int, default=d.workers,
-                   help="runs in parallel on a local Ray instance (needs the ray extra: "
+    g = _group(p, "runtime")
+    g.add_argument("--workers", metavar="N", type=positive_int, default=d.workers,
+                   help="runs in parallel on a local Ray instance (the ray extra: "
                         "pip install 'lava-sast[ray]'); 1: one after another, no Ray")
-    p.add_argument("--ray-address", default=d.address, metavar="ADDR",
-                   help="run on an existing Ray cluster (e.g. ray://head:10001 or auto); "
-                        "every node needs lava-sast installed and the data at --data-dir")
-    p.add_argument("--cpus-per-run", type=positive_int, default=d.cpus_per_run,
-                   help="torch threads of every run, sequential or parallel (float sums "
-                        "depend on the thread count, so this keeps --workers 1 and N equal); "
-                        "the CPUs each parallel run declares to Ray")
-    p.add_argument("--gpus-per-run", type=non_negative_float, default=d.gpus_per_run,
-                   help="GPUs each parallel run declares to Ray (default: 1/--workers when "
-                        "--device resolves to CUDA, else 0)")
+    g.add_argument("--ray-address", default=d.address, metavar="ADDR",
+                   help="run on an existing Ray cluster (ray://head:10001 or auto); every "
+                        "node needs lava-sast and the data at --data-dir")
+    g.add_argument("--cpus-per-run", metavar="N", type=positive_int, default=d.cpus_per_run,
+                   help="torch threads of every run, sequential or parallel (keeps "
+                        "--workers 1 and N equal); the CPUs a Ray run declares")
+    g.add_argument("--gpus-per-run", metavar="X", type=non_negative_float, default=d.gpus_per_run,
+                   help="GPUs each parallel run declares to Ray (default: 1/--workers on "
+                        "CUDA, else 0)")
 
 
 def ray_options(args: argparse.Namespace) -> RayOptions:
@@ -183,158 +241,191 @@ def ray_options(args: argparse.Namespace) -> RayOptions:
     return RayOptions(args.workers, args.ray_address, args.cpus_per_run, args.gpus_per_run)
 
 
-def add_training_args(p: argparse.ArgumentParser, many: bool = False) -> None:
-    """Declare every training option on ``p``.  With ``many`` (study, sweep, tune),
-    ``--method``, ``--rho`` and ``--seed`` take lists (also spelt ``--methods``,
-    ``--seeds``).  Defaults that depend on the method and net family are printed in the
-    epilog (:func:`defaults_epilog`); set ``p.epilog`` to it."""
+class _PrintDefaults(argparse.Action):
+    """``--defaults``: print the table of defaults by method and net family, and exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(defaults_epilog())
+        parser.exit()
+
+
+class _Offered:
+    """An argument group that leaves out the options in ``omit``."""
+
+    def __init__(self, group: Any, omit: set[str]) -> None:
+        self.group, self.omit = group, omit
+
+    def add_argument(self, *names: str, **kw: Any) -> None:
+        if names[0] not in self.omit:
+            self.group.add_argument(*names, **kw)
+
+
+def add_training_args(p: argparse.ArgumentParser, many: bool = False,
+                      omit: Sequence[str] = ()) -> None:
+    """Declare every training option on ``p``, in the groups of :data:`GROUPS` when ``p``
+    is a :class:`CommandParser`.  With ``many`` (study, sweep, tune), ``--method``,
+    ``--rho`` and ``--seed`` take lists (also spelt ``--methods``, ``--seeds``; with
+    ``--seeds`` in ``omit``, ``--seed`` takes one seed).  Options in ``omit`` are left
+    out.  Defaults that depend on the method and net family are printed by
+    ``--defaults`` (:func:`defaults_epilog`)."""
+    omit = set(omit)
     lists = {"nargs": "+"} if many else {}
     h = default_help
-    p.add_argument("--config", default=None, metavar="NAME|FILE",
-                   help="per-method settings: a preset (" + ", ".join(preset_names())
-                        + ") or a JSON file (lava_sast.tune's best.json); options given on "
-                        "the command line win")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=_D.dataset,
-                   help="default %(default)s")
-    p.add_argument("--data-dir", default=None, help="local dataset folder (never downloaded)")
-    p.add_argument("--method", *(["--methods"] if many else []),
-                   **({} if many else {"choices": list(METHOD_NAMES) + list(METHOD_ALIASES)}),
-                   default=[_D.method] if many else _D.method, **lists,
-                   help=method_help(many) + "; default %(default)s")
-    p.add_argument("--rho", type=non_negative_float, default=None, **lists,
-                   help=f"SAM radius ({h('rho')})")
-    p.add_argument("--sam", choices=["adaptive", "standard"], default=None,
-                   help="adaptive SAM (rho relative to each weight) or standard (absolute); "
-                        + h("adaptive"))
-    p.add_argument("--sam-layerwise", action="store_true",
-                   help="normalise the SAM climb per layer instead of over the whole net")
-    p.add_argument("--sam-layers", choices=["all", "dense", "conv"], default=_D.sam_layers,
-                   help="layers SAM's climb perturbs (default %(default)s)")
-    p.add_argument("--sam-ascent", choices=["same", "independent"], default=None,
-                   help="batch the climb's gradient comes from: the same one, or an "
-                        "independent one (the paper's ascent minibatch); " + h("sam_ascent"))
-    p.add_argument("--climb-every", type=positive_int, default=_D.climb_every,
-                   help="recompute the SAM ascent direction every k steps (cheaper; "
-                        "default %(default)s)")
-    p.add_argument("--beta", type=positive_float, default=None,
-                   help=f"surrogate sigmoid slope ({h('beta')})")
-    p.add_argument("--beta-end", type=positive_float, default=None,
-                   help=f"anneal: slope at the last epoch ({h('beta_end')})")
-    p.add_argument("--beta-warmup", type=non_negative_int, default=None,
-                   help="surrogate-forward methods: raise the slope geometrically from "
-                        "--beta-start to --beta over this many epochs (0: --beta throughout; "
-                        f"{h('beta_warmup')})")
-    p.add_argument("--beta-start", type=positive_float, default=None,
-                   help=f"slope of the first warm-up epoch ({h('beta_start')})")
-    p.add_argument("--threshold", type=positive_float, default=None,
-                   help=f"neuron threshold ({h('threshold')})")
-    p.add_argument("--tau-grad", type=positive_float, default=None,
-                   help=f"SLAYER surrogate-gradient width of hard-forward methods "
-                        f"({h('tau_grad')})")
-    p.add_argument("--scale-grad", type=positive_float, default=None,
-                   help=f"SLAYER surrogate-gradient scale of hard-forward methods "
-                        f"({h('scale_grad')})")
-    p.add_argument("--qat-bits", type=int, choices=[8, 4, 0], default=None,
-                   help="train through the exporter's per-layer power-of-two quantiser "
-                        f"(straight-through) at this weight width; 0: off ({h('qat_bits')})")
-    p.add_argument("--loss", choices=list(LOSSES), default=None,
-                   help="rate: lava-dl's SpikeRate targets; ce: cross-entropy with the output "
-                        "spike rates times --logit-scale as logits (lava-dl's SpikeMax); "
-                        + h("loss"))
-    p.add_argument("--logit-scale", type=positive_float, default=None,
-                   help=f"ce loss: logits = this x output spike rate ({h('logit_scale')})")
-    p.add_argument("--clip-grad", type=non_negative_float, default=None,
-                   help=f"clip the gradient's global norm to this (0: off; {h('clip_grad')})")
-    p.add_argument("--init-rate", type=non_negative_float, default=None,
-                   help="before training, scale each layer's weights (input to output) so "
-                        "its mean spike rate on a training batch is this (0: SLAYER's "
-                        f"initialisation unchanged; {h('init_rate')})")
-    p.add_argument("--epochs", type=positive_int, default=_D.epochs,
-                   help="most epochs to train (default %(default)s)")
-    p.add_argument("--patience", type=non_negative_int, default=None,
-                   help="stop once validation has not improved for this many epochs "
-                        f"(0: train all --epochs; {h('patience')})")
-    p.add_argument("--batch-size", type=positive_int, default=_D.batch_size,
-                   help="default %(default)s")
-    p.add_argument("--lr", type=positive_float, default=None,
-                   help=f"Adam learning rate ({h('lr')})")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=_D.lr_schedule,
-                   help="default %(default)s")
-    p.add_argument("--lr-per-slope", type=on_off, default=None, metavar="on|off",
-                   help="surrogate-forward methods: Adam's learning rate is --lr / beta, so "
-                        f"a step moves beta (v - theta) equally at every slope ({h('lr_per_slope')})")
-    p.add_argument("--reset-grad", choices=list(RESET_GRADS), default=None,
-                   help="surrogate-forward methods: gradient of the smooth spike's soft reset: "
-                        "exact (of what is simulated; grows through time once beta x "
-                        "threshold passes about 6) or detached (the reset's slope left out, "
-                        f"as snnTorch does; {h('reset_grad')})")
-    p.add_argument("--weight-scale", type=positive_float, default=None,
-                   help=f"SLAYER initial weight scale ({h('weight_scale')})")
-    p.add_argument("--true-rate", type=positive_float, default=None,
-                   help=f"rate loss: spike-rate target of the true class ({h('true_rate')})")
-    p.add_argument("--false-rate", type=non_negative_float, default=None,
-                   help=f"rate loss: spike-rate target of the other classes "
-                        f"({h('false_rate')})")
-    p.add_argument("--seed", *(["--seeds"] if many else []), type=int,
-                   default=[_D.seed] if many else _D.seed, **lists,
-                   help="default %(default)s")
-    p.add_argument("--arch", default=None, metavar="dense|conv|FILE.json",
-                   help="the network: the default dense or conv net (either on any dataset), "
-                        "or a JSON list of layers (conv, flatten, dense, each with optional "
-                        "neuron parameters and bias; see docs/design.md); default: the "
-                        "dataset's (" + "; ".join(f"{f} for {', '.join(ds)}" for f, ds in
-                                                  _families().items())
-                        + "); the defaults table follows the net's family")
-    p.add_argument("--hidden", type=non_negative_int, default=None,
-                   help=f"hidden dense layer width (0: none, the output reads the last layer; "
-                        f"default: {HIDDEN[0]} for inputs of {LARGE_INPUT:,} values or more, "
-                        f"else {HIDDEN[1]})")
-    p.add_argument("--conv-channels", type=positive_int, nargs=2, default=None,
-                   metavar=("C1", "C2"),
-                   help=f"output channels of the two conv layers (conv nets; default: "
-                        f"{' '.join(map(str, CONV_CHANNELS))})")
-    p.add_argument("--init-from", default=None, metavar="NET.nir",
-                   help="start from a NIR graph (any framework's; see netx_export.nir): its "
-                        "layers, weights and neurons replace the default net")
-    p.add_argument("--bin-us", type=positive_int, default=None,
-                   help="time bin in microseconds (default: the dataset's)")
-    p.add_argument("--n-bins", type=positive_int, default=None,
-                   help="time bins per sample (default: the dataset's)")
-    p.add_argument("--train-samples", type=positive_int, default=None,
-                   help="class-stratified, seed-shuffled subset of the training split")
-    p.add_argument("--test-samples", type=positive_int, default=None,
-                   help="class-stratified subset of the test split (the same for every run)")
-    p.add_argument("--val-fraction", type=float, default=_D.val_fraction,
-                   help="stratified share of the training data held out to pick the epoch "
-                        "(default %(default)s)")
-    p.add_argument("--folds", type=int, default=_D.folds,
-                   help="cross-validation: stratified K folds of the training split; the "
-                        "test metrics are on the held-out fold" + (
-                            " (a study runs every fold and pools them)" if many else ""))
+
+    data, net, method, training, protocol, runtime = (
+        _Offered(_group(p, key), omit) for key in ("data", "net", "method", "training",
+                                                   "protocol", "runtime"))
+
+    p.add_argument("--defaults", action=_PrintDefaults,
+                   help="print the defaults by method and net family; exit")
+    # data
+    data.add_argument("--dataset", choices=DATASET_CHOICES, default=_D.dataset,
+                      help="default %(default)s (embedded); more: register_dataset")
+    data.add_argument("--data-dir", metavar="DIR", default=None, help="local dataset folder")
+    data.add_argument("--bin-us", metavar="US", type=positive_int, default=None,
+                      help="time bin in microseconds (default: the dataset's)")
+    data.add_argument("--n-bins", metavar="N", type=positive_int, default=None,
+                      help="time bins per sample (default: the dataset's)")
+    data.add_argument("--train-samples", metavar="N", type=positive_int, default=None,
+                      help="stratified, seed-shuffled training subset")
+    data.add_argument("--test-samples", metavar="N", type=positive_int, default=None,
+                      help="stratified test subset (the same for every run)")
+    # net
+    net.add_argument("--arch", default=None, metavar="dense|conv|FILE.json",
+                     help="dense, conv or a layer list (docs/design.md); default: the "
+                          "dataset's")
+    net.add_argument("--hidden", metavar="N", type=non_negative_int, default=None,
+                     help=f"hidden dense width (0: none; default: {HIDDEN[0]} from "
+                          f"{LARGE_INPUT:,} inputs, else {HIDDEN[1]})")
+    net.add_argument("--conv-channels", type=positive_int, nargs=2, default=None,
+                     metavar=("C1", "C2"),
+                     help="channels of the two conv layers (default: "
+                          f"{' '.join(map(str, CONV_CHANNELS))})")
+    net.add_argument("--init-from", default=None, metavar="NET.nir",
+                     help="start from a NIR graph (layers, weights, neurons)")
+    net.add_argument("--threshold", metavar="X", type=positive_float, default=None,
+                     help=f"neuron threshold ({h('threshold')})")
+    net.add_argument("--weight-scale", metavar="X", type=positive_float, default=None,
+                     help=f"initial weight scale ({h('weight_scale')})")
+    # method
+    method.add_argument("--method", *(["--methods"] if many else []),
+                        **({} if many else {"choices": [*METHOD_NAMES, *METHOD_ALIASES]}),
+                        default=[_D.method] if many else _D.method, **lists, metavar="NAME",
+                        help=method_help(many) + "; default %(default)s")
+    method.add_argument("--config", default=None, metavar="NAME|FILE",
+                        help="per-method settings: a preset (" + ", ".join(preset_names())
+                             + ") or tune's best.json; the command line wins")
+    method.add_argument("--rho", metavar="RHO", type=non_negative_float, default=None, **lists,
+                        help=f"SAM radius ({h('rho')})")
+    method.add_argument("--sam", choices=["adaptive", "standard"], default=None,
+                        help="adaptive (rho per weight) or standard; " + h("adaptive"))
+    method.add_argument("--sam-layerwise", action="store_true",
+                        help="normalise SAM's climb per layer, not net-wide")
+    method.add_argument("--sam-layers", choices=["all", "dense", "conv"], default=_D.sam_layers,
+                        help="layers SAM's climb perturbs (default %(default)s)")
+    method.add_argument("--sam-ascent", choices=["same", "independent"], default=None,
+                        help="the climb's batch; " + h("sam_ascent"))
+    method.add_argument("--climb-every", metavar="K", type=positive_int, default=_D.climb_every,
+                        help="recompute SAM's ascent every k steps (default %(default)s)")
+    method.add_argument("--beta", metavar="X", type=positive_float, default=None,
+                        help=f"surrogate sigmoid slope ({h('beta')})")
+    method.add_argument("--beta-end", metavar="X", type=positive_float, default=None,
+                        help=f"anneal: last epoch's slope ({h('beta_end')})")
+    method.add_argument("--beta-warmup", metavar="N", type=non_negative_int, default=None,
+                        help=f"warm-up epochs to --beta ({h('beta_warmup')})")
+    method.add_argument("--beta-start", metavar="X", type=positive_float, default=None,
+                        help=f"slope of the first warm-up epoch ({h('beta_start')})")
+    method.add_argument("--tau-grad", metavar="X", type=positive_float, default=None,
+                        help=f"SLAYER gradient width ({h('tau_grad')})")
+    method.add_argument("--scale-grad", metavar="X", type=positive_float, default=None,
+                        help=f"SLAYER gradient scale ({h('scale_grad')})")
+    method.add_argument("--reset-grad", choices=list(RESET_GRADS), default=None,
+                        help=f"soft reset's gradient; detached as snnTorch ({h('reset_grad')})")
+    method.add_argument("--qat-bits", type=int, choices=[8, 4, 0], default=None,
+                        help=f"train through the export's quantiser (0: off; {h('qat_bits')})")
+    # training
+    training.add_argument("--epochs", metavar="N", type=positive_int, default=_D.epochs,
+                          help="most epochs to train (default %(default)s)")
+    training.add_argument("--patience", metavar="N", type=non_negative_int, default=None,
+                          help=f"stop after N stale epochs (0: off; {h('patience')})")
+    training.add_argument("--batch-size", metavar="N", type=positive_int, default=_D.batch_size,
+                          help="default %(default)s")
+    training.add_argument("--lr", metavar="X", type=positive_float, default=None,
+                          help=f"Adam learning rate ({h('lr')})")
+    training.add_argument("--lr-schedule", choices=["constant", "cosine"], default=_D.lr_schedule,
+                          help="default %(default)s")
+    training.add_argument("--lr-per-slope", type=on_off, default=None, metavar="on|off",
+                          help=f"smooth forward: lr / beta ({h('lr_per_slope')})")
+    training.add_argument("--loss", choices=list(LOSSES), default=None,
+                          help="rate (lava-dl's) or ce; " + h("loss"))
+    training.add_argument("--logit-scale", metavar="X", type=positive_float, default=None,
+                          help=f"ce: logit per unit rate ({h('logit_scale')})")
+    training.add_argument("--true-rate", metavar="X", type=positive_float, default=None,
+                          help=f"rate target, true class ({h('true_rate')})")
+    training.add_argument("--false-rate", metavar="X", type=non_negative_float, default=None,
+                          help=f"rate target, other classes ({h('false_rate')})")
+    training.add_argument("--clip-grad", metavar="X", type=non_negative_float, default=None,
+                          help=f"gradient norm clip (0: off; {h('clip_grad')})")
+    training.add_argument("--init-rate", metavar="X", type=non_negative_float, default=None,
+                          help=f"start each layer at this rate (0: off; {h('init_rate')})")
+    if "--seeds" in omit:
+        training.add_argument("--seed", metavar="S", type=int, default=_D.seed,
+                              help="default %(default)s")
+    else:
+        training.add_argument("--seed", *(["--seeds"] if many else []), metavar="S", type=int,
+                                  default=[_D.seed] if many else _D.seed, **lists,
+                                  help="default %(default)s")
+    # protocol
+    protocol.add_argument("--val-fraction", metavar="F", type=float, default=_D.val_fraction,
+                          help="training share that picks the epoch (default %(default)s)")
+    protocol.add_argument("--folds", metavar="K", type=int, default=_D.folds,
+                          help="K folds of the training split; test on the held-out one"
+                               + (" (a study runs and pools them all)" if many else ""))
     if not many:
-        p.add_argument("--fold", type=int, default=_D.fold, help="the held-out fold")
-    p.add_argument("--fold-seed", type=int, default=_D.fold_seed,
-                   help="shuffle of the folds (the same for every method and seed)")
-    p.add_argument("--tuning-block", type=float, default=_D.tuning_block, metavar="F",
-                   help="set a stratified share F of the training split aside for tuning: "
-                        "lava_sast.tune draws only on it, every other run never sees it "
-                        "(default %(default)s: no block)")
-    p.add_argument("--no-hardware-eval", dest="hardware_eval", action="store_false",
-                   help="skip the INT8/INT4 export and emulator evaluation")
-    p.add_argument("--out", default=None if many else _D.out, required=many,
-                   help="output folder" + ("" if many else " (default %(default)s)"))
+        protocol.add_argument("--fold", metavar="I", type=int, default=_D.fold,
+                              help="the held-out fold")
+    protocol.add_argument("--fold-seed", metavar="S", type=int, default=_D.fold_seed,
+                          help="fold shuffle (the same for every method and seed)")
+    protocol.add_argument("--tuning-block", type=float, default=_D.tuning_block, metavar="F",
+                          help="share kept for tuning alone (default %(default)s: none)")
+    protocol.add_argument("--no-hardware-eval", dest="hardware_eval", action="store_false",
+                          help="skip the INT8/INT4 export and emulator scores")
+    # runtime
+    runtime.add_argument("--out", metavar="DIR", default=None if many else _D.out, required=many,
+                         help="output folder" + ("" if many else " (default %(default)s)"))
+    runtime.add_argument("--resume", action="store_true",
+                         help="continue from OUT/checkpoint.pt" + (" (a study always resumes)"
+                                                                    if many else ""))
     add_runtime_args(p)
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.pt" + (" (a study always resumes)"
-                                                              if many else ""))
 
 
-def training_parser(prog: str, description: Optional[str], many: bool = False
-                    ) -> argparse.ArgumentParser:
-    """A parser with every training option and the defaults table as its epilog."""
-    p = argparse.ArgumentParser(prog=prog, description=description, epilog=defaults_epilog(),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(p, many)
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written; option help wrapped without breaking ``--names`` or
+    ``slayer-sam`` at their hyphens."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=28)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+#: The epilog of every training command.
+EPILOG = ("Defaults that depend on the method and net family: --defaults.  Every option in "
+          "detail: docs/usage.md.")
+
+
+def training_parser(prog: str, description: Optional[str], many: bool = False,
+                    omit: Sequence[str] = ()) -> CommandParser:
+    """A :class:`CommandParser` with every training option (less ``omit``) in groups; the
+    usage line is short, ``--defaults`` prints the defaults table."""
+    p = CommandParser(prog=prog, description=description, epilog=EPILOG,
+                      usage=f"{prog} [options]",
+                      formatter_class=_Formatter)
+    add_training_args(p, many, omit)
     return p
 
 
@@ -373,7 +464,7 @@ def parse_training(p: argparse.ArgumentParser, argv: Optional[Sequence[str]] = N
     return args, cfg, given, settings
 
 
-__all__ = ["USER_ERRORS", "add_parallel_args", "add_runtime_args",
+__all__ = ["CommandParser", "USER_ERRORS", "add_parallel_args", "add_runtime_args",
            "add_training_args", "config_from_args", "defaults_epilog", "given_options",
            "non_negative_float", "non_negative_int", "on_off", "parse_training",
            "positive_float", "positive_int", "ray_options", "show_value",

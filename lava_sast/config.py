@@ -101,11 +101,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def default_settings(method: str, family: str) -> dict[str, Any]:
-    """Every default of ``method`` on a ``family`` net (dense or conv), the later winning:
-    the family's, every method's, then the method's own (:meth:`Method.defaults_for`)."""
+def default_settings(method: str, family: str, dataset: Optional[str] = None
+                     ) -> dict[str, Any]:
+    """Every default of ``method`` on a ``family`` net (dense or conv) of ``dataset``, the
+    later winning: the family's, every method's, then the method's own
+    (:meth:`Method.defaults_for`; a dataset without tuned presets takes none)."""
     return {**FAMILY_DEFAULTS[family], **COMMON_DEFAULTS,
-            **get_method(method).defaults_for(family)}
+            **get_method(method).defaults_for(family, dataset)}
 
 
 #: The settings :func:`resolved` fills in (``None`` in a config means "the default").
@@ -117,7 +119,7 @@ def resolved(cfg: TrainConfig) -> TrainConfig:
     and network family); a resolved config comes back as it is."""
     if all(getattr(cfg, k) is not None for k in DEFAULTED):
         return cfg
-    filled = default_settings(cfg.method, arch_family(cfg.arch, cfg.dataset))
+    filled = default_settings(cfg.method, arch_family(cfg.arch, cfg.dataset), cfg.dataset)
     cfg = replace(cfg, **{k: v for k, v in filled.items() if getattr(cfg, k) is None})
     if cfg.beta_end is None:
         cfg = replace(cfg, beta_end=get_method(cfg.method).default_beta_end(cfg.beta))

@@ -9,10 +9,16 @@ with a 95 % Wilson interval and, for every pair of methods and every mode:
 
 - the paired difference over the (seed, fold) accuracies with Nadeau & Bengio's corrected
   resampled t-test (:func:`corrected_t`), which counts training variance (seeds) and the
-  folds' overlapping training sets; its 95 % interval;
-- the Holm-corrected p-value across every cell of the table (:func:`holm`);
-- a verdict: ``better``/``worse`` when the Holm p is below 0.05, ``level`` only when the
-  whole interval lies within :data:`EQUIVALENCE` points, else ``unresolved``;
+  folds' overlapping training sets (with the runs' true ``n_test / n_train``); its
+  unadjusted 95 % interval and the unadjusted p beside it (they agree: the interval
+  excludes 0 exactly when p < 0.05);
+- INT8 (:data:`PRIMARY`) is the primary endpoint: Holm's correction runs over its cells,
+  one per pair of rows (:func:`holm`), and only they get a verdict: ``better``/``worse``
+  when the Holm p is below 0.05, ``level`` only when the whole interval lies within
+  :data:`EQUIVALENCE` points, else ``unresolved``; the other modes are secondary
+  (difference, interval and unadjusted p, no verdict);
+- seeds should each have their own fold partition (``study --partition per-seed``), so
+  that the (seed, fold) resamples are a repeated cross-validation;
 - the exact McNemar test on the pooled samples, kept for reference (it treats seeds as
   independent samples, so it overstates the evidence).
 
@@ -32,7 +38,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .atomic import write_json_atomic, write_text_atomic
-from .methods import SAM_METHODS
+from .config import DEFAULTED
+from .methods import SAM_METHODS, get_method
 
 #: Spike modes scored per sample: surrogate and hard on the float net, INT8/INT4 emulated.
 MODES = ("surrogate", "hard", "int8", "int4")
@@ -40,12 +47,14 @@ MODES = ("surrogate", "hard", "int8", "int4")
 EQUIVALENCE = 2.0
 #: Family-wise error rate of the verdicts (Holm).
 ALPHA = 0.05
+#: The primary endpoint: the mode whose pairs Holm corrects and the verdicts judge.
+PRIMARY = "int8"
 
 #: Metrics averaged over folds (per-fold numbers that are not per-sample).
 AVERAGED = ("hard_synops_per_sample", "int8_synops_per_sample", "near_threshold_fraction",
             "seconds_per_epoch", "best_epoch", "epochs", "val_hard_accuracy",
             "val_int8_accuracy", "official_hard_accuracy", "official_surrogate_accuracy",
-            "official_int8_accuracy", "official_int4_accuracy")
+            "official_int8_accuracy", "official_int4_accuracy", "test_over_train")
 
 
 def pool_folds(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,6 +85,13 @@ def pool_folds(reports: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in reports if r.get(key) is not None]
         if vals:
             pooled[key] = float(np.mean(vals))
+    if config:  # the settings the row trained with (checked against the defaults)
+        pooled["settings"] = {k: config[k] for k in sorted(DEFAULTED | SETTING_CONTEXT)
+                              if k in config}
+    sizes = [(r["test_samples"], r["trained_samples"]) for r in reports
+             if r.get("trained_samples") and r.get("test_samples")]
+    if len(sizes) == len(reports):  # the true n_test / n_train of the corrected t-test
+        pooled["test_over_train"] = float(np.mean([t / n for t, n in sizes]))
     capped = [r["best_epoch"] >= r["max_epochs"] for r in reports
               if r.get("best_epoch") is not None and r.get("max_epochs") is not None]
     if capped:  # runs whose best epoch is the last allowed: maybe not trained to convergence
@@ -144,6 +160,34 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def trained_forward(label: str) -> str:
+    """The spike mode a row's method trains in (``surrogate`` or ``hard``), from its label
+    (``sast rho=0.3 (folder)``)."""
+    return get_method(label.split()[0]).spike_mode
+
+
+def deploy_gap(label: str, row: dict[str, Any]) -> Optional[float]:
+    """The gap, in points: the accuracy of the forward pass the row's method trains in
+    (smooth spikes for the surrogate forward, hard spikes for SLAYER's) minus deployed
+    INT8 accuracy; ``None`` when either is missing."""
+    try:
+        trained = row[trained_forward(label)]["accuracy"]
+        return 100.0 * (trained - row["int8"]["accuracy"])
+    except (KeyError, ValueError):
+        return None
+
+
+def test_over_train(reps: Sequence[dict[str, Any]]) -> float:
+    """``n_test / n_train`` of the corrected t-test: the runs' own (held-out fold over the
+    samples trained on, after the validation carve-out), else ``1 / (K - 1)`` for K folds
+    (older reports, which did not record it)."""
+    ratios = [r["test_over_train"] for r in reps if r.get("test_over_train")]
+    if len(ratios) == len(reps) and ratios:
+        return float(np.mean(ratios))
+    folds = reps[0].get("folds_of", reps[0].get("folds", 2))
+    return 1.0 / max(folds - 1, 1)
+
+
 def verdict(cell: dict[str, Any], bound: float = EQUIVALENCE, alpha: float = ALPHA) -> str:
     """``better``/``worse`` (A against B) when Holm's p is below ``alpha``; ``level`` when
     the 95 % interval lies within ``±bound`` points; else ``unresolved``."""
@@ -187,24 +231,32 @@ def compare(pooled: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 right[name][mode] = ok
                 lo, hi = wilson(int(ok.sum()), len(ok))
                 methods[name][mode] = {"accuracy": float(ok.mean()), "ci95": [lo, hi]}
+        gap = deploy_gap(name, methods[name])
+        if gap is not None:
+            methods[name]["deploy_gap"] = gap
     pairs: dict[str, Any] = {}
     for a, b in itertools.combinations(pooled, 2):
         cell = {}
+        ratio = test_over_train(pooled[a] + pooled[b])
         for mode in MODES:
             ra, rb = right[a].get(mode), right[b].get(mode)
             if ra is not None and rb is not None and len(ra) == len(rb):
-                folds = pooled[a][0].get("folds_of", pooled[a][0].get("folds", 2))
                 cell[mode] = {**corrected_t(fold_differences(pooled[a], pooled[b], mode),
-                                            1.0 / max(folds - 1, 1)),
-                              "mcnemar": mcnemar(ra, rb)}
+                                            ratio),
+                              "test_over_train": ratio, "mcnemar": mcnemar(ra, rb)}
         pairs[f"{a} vs {b}"] = cell
-    cells = [c for cell in pairs.values() for c in cell.values()]
-    for c, p in zip(cells, holm([c["p"] for c in cells])):
+    primary = [cell[PRIMARY] for cell in pairs.values() if PRIMARY in cell]
+    for c, p in zip(primary, holm([c["p"] for c in primary])):
         c["p_holm"] = p
         c["verdict"] = verdict(c)
+    for cell in pairs.values():
+        for mode, c in cell.items():
+            if mode != PRIMARY:
+                c["p_holm"], c["verdict"] = math.nan, "secondary"
     return {"methods": methods, "pairs": pairs, "equivalence_bound": EQUIVALENCE,
-            "alpha": ALPHA, "test": "corrected resampled t (Nadeau & Bengio) over seed x "
-                                    "fold accuracies, Holm across the table"}
+            "alpha": ALPHA, "primary": PRIMARY,
+            "test": "corrected resampled t (Nadeau & Bengio) over seed x fold accuracies "
+                    "with the runs' n_test/n_train; INT8 primary, Holm over the pairs"}
 
 
 def to_markdown(cv: dict[str, Any]) -> str:
@@ -218,7 +270,7 @@ def to_markdown(cv: dict[str, Any]) -> str:
             cells.append("–" if c is None else f"{100 * c['accuracy']:.1f} "
                          f"[{100 * c['ci95'][0]:.1f}, {100 * c['ci95'][1]:.1f}]")
         lines.append(f"| {name} | {row['samples']} | " + " | ".join(cells) + " |")
-    extra = [("gap (pts)", "transfer_gap", 1), ("SynOps/sample (INT8)", "int8_synops_per_sample", 1),
+    extra = [("gap: trained forward − INT8 (pts)", "deploy_gap", 1), ("SynOps/sample (INT8)", "int8_synops_per_sample", 1),
              ("near-thr. %", "near_threshold_fraction", 100), ("s/epoch", "seconds_per_epoch", 1),
              ("epochs", "epochs", 1), ("best epoch = cap %", "best_at_cap", 100),
              ("official hard", "official_hard_accuracy", 100),
@@ -232,9 +284,11 @@ def to_markdown(cv: dict[str, Any]) -> str:
                  >= 1000 else f"{row[key] * scale:.1f}") for _, key, scale in extra]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     bound = cv.get("equivalence_bound", EQUIVALENCE)
-    lines += ["", f"Paired over seeds × folds (A − B in points, 95 % interval of the corrected "
-              f"resampled t-test, Holm-corrected p across this table; *level*: the interval "
-              f"lies within ±{bound:g} points):", "",
+    lines += ["", f"Paired over seeds × folds (A − B in points; 95 % interval and p of the "
+              f"corrected resampled t-test, unadjusted, so the interval excludes 0 exactly "
+              f"when p < 0.05; INT8 is the primary endpoint: Holm's p over its pairs gives "
+              f"the verdict, *level* when the interval lies within ±{bound:g} points; the "
+              f"other modes are secondary):", "",
               "| A vs B | " + " | ".join(MODES) + " |", "|---|" + "---|" * len(MODES)]
     for pair, cell in cv["pairs"].items():
         cells = ["–" if m not in cell else _cell(cell[m]) for m in MODES]
@@ -247,12 +301,13 @@ def oriented(cv: dict[str, Any], a: str, b: str) -> dict[str, dict[str, Any]]:
     :func:`compare` stored it: difference, interval (NaN last), Holm p and verdict; empty
     when the two rows were not compared."""
     if f"{a} vs {b}" in cv["pairs"]:
-        return {m: {k: c[k] for k in ("diff", "ci95", "p_holm", "verdict")}
+        return {m: {k: c.get(k, math.nan) for k in ("diff", "ci95", "p", "p_holm", "verdict")}
                 for m, c in cv["pairs"][f"{a} vs {b}"].items()}
     flip = {"better": "worse", "worse": "better"}
     return {m: {"diff": -c["diff"],
                 "ci95": sorted((-c["ci95"][0], -c["ci95"][1]), key=lambda v: (math.isnan(v), v)),
-                "p_holm": c["p_holm"], "verdict": flip.get(c["verdict"], c["verdict"])}
+                "p": c.get("p", math.nan), "p_holm": c["p_holm"],
+                "verdict": flip.get(c["verdict"], c["verdict"])}
             for m, c in cv["pairs"].get(f"{b} vs {a}", {}).items()}
 
 
@@ -260,8 +315,9 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
     """The README's compact table: each row's hard, INT8 and INT4 accuracy (95 % Wilson
     interval), its INT8 difference from row ``bar`` (seed-aware interval, Holm p, verdict),
     transfer gap and SynOps."""
-    lines = ["| method | hard | INT8 | INT4 | Δ INT8 vs " + bar + " [95 % CI], p (Holm) | "
-             "gap (pts) | SynOps/sample |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | hard | INT8 | INT4 | Δ INT8 vs " + bar + " [95 % CI], p; Holm p: "
+             "verdict | gap: trained forward − INT8 (pts) | SynOps/sample |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in cv["methods"].items():
         def acc(mode: str, interval: bool = True) -> str:
             c = row.get(mode)
@@ -273,11 +329,11 @@ def summary_table(cv: dict[str, Any], bar: str) -> str:
         diff = ""
         c = oriented(cv, name, bar).get("int8") if name != bar else None
         if c is not None:
-            diff = (f"{c['diff']:+.1f} {interval(*c['ci95'])}, "
-                    f"p={c['p_holm']:.2g}: {c['verdict']}")
+            diff = (f"{c['diff']:+.1f} {interval(*c['ci95'])}, p={c['p']:.2g}; "
+                    f"Holm p={c['p_holm']:.2g}: {c['verdict']}")
         synops = row.get("int8_synops_per_sample")
         lines.append(f"| {name} | {acc('hard', False)} | {acc('int8')} | {acc('int4')} | "
-                     f"{diff} | {row.get('transfer_gap', float('nan')):.1f} | "
+                     f"{diff} | {row.get('deploy_gap', float('nan')):.1f} | "
                      f"{'–' if synops is None else f'{synops:,.0f}'} |")
     return "\n".join(lines) + "\n"
 
@@ -317,7 +373,10 @@ def sign_table(rows: list[dict[str, Any]]) -> str:
 def _cell(c: dict[str, Any]) -> str:
     if "ci95" not in c:  # a summary written before the seed-aware test
         return f"{c['diff']:+.1f} (McNemar p={c['p']:.2g})"
-    return f"{c['diff']:+.1f} {interval(*c['ci95'])} p_Holm={c['p_holm']:.2g} **{c['verdict']}**"
+    if c.get("verdict") == "secondary":
+        return f"{c['diff']:+.1f} {interval(*c['ci95'])} p={c['p']:.2g}"
+    return (f"{c['diff']:+.1f} {interval(*c['ci95'])} p={c['p']:.2g} "
+            f"p_Holm={c['p_holm']:.2g} **{c['verdict']}**")
 
 
 def interval(lo: float, hi: float) -> str:
@@ -394,8 +453,11 @@ def collect(folders: Sequence[str | Path], allow_overlap: bool = False,
     return pooled
 
 
+#: What a row's recorded settings hold besides the defaulted ones: what they apply to.
+SETTING_CONTEXT = frozenset({"dataset", "arch", "conv_channels", "hidden", "method"})
+
 #: Per-seed report keys kept in a predictions file besides labels and predictions.
-_KEPT = ("folds", "folds_of", "seed", "fold_ids", "fold_accuracy") + AVERAGED + (
+_KEPT = ("folds", "folds_of", "seed", "fold_ids", "fold_accuracy", "settings") + AVERAGED + (
     "transfer_gap", "best_at_cap")
 
 

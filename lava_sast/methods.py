@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Optional, Protocol
 
 import torch
 
+from .datasets import takes_presets
 from .presets import load_preset, tuning_record
 from .sam import SAM
 
@@ -76,6 +77,8 @@ CONV_PRESET = "conv-nmnist"
 ANNEAL_FACTOR = 10.0
 #: Longest slope warm-up a tuning trial draws (and at most half its epoch cap).
 MAX_TUNED_WARMUP = 6
+#: What a tuning trial draws: every option, or only SAM's (:meth:`Method.search_space`).
+SPACES = ("all", "sam")
 
 Layer = dict[str, Any] | str  # a table of settings, or the name of a preset
 
@@ -96,12 +99,16 @@ class Method:
 
     # ------------------------------------------------------------------ facts
 
-    def defaults_for(self, family: str) -> dict[str, Any]:
+    def defaults_for(self, family: str, dataset: Optional[str] = None) -> dict[str, Any]:
         """The method's default settings on a ``family`` net (dense or conv); ``tuned_on``
-        records where a preset among them was tuned."""
+        records where a preset among them was tuned.  Presets are left out for a
+        ``dataset`` that does not take them (:attr:`DatasetInfo.tuned_presets`)."""
+        presets = dataset is None or takes_presets(dataset)
         merged = dict(self.defaults)
         for layer in self.family_defaults.get(family, ()):
             if isinstance(layer, str):
+                if not presets:
+                    continue
                 preset = load_preset(layer)
                 if self.name in preset["methods"]:
                     merged.update(preset["methods"][self.name])
@@ -172,10 +179,15 @@ class Method:
 
     # ------------------------------------------------------------------ tuning
 
-    def search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, epochs: int, space: str = "all") -> dict[str, Any]:
         """Settings of one tuning trial with an ``epochs`` cap, drawn from an Optuna
         ``trial`` (:mod:`lava_sast.tune`): the options shared by every method, then the
-        method's."""
+        method's; with ``space="sam"`` only SAM's options (the rest then comes from the
+        tuning's base settings, e.g. SAST on the surrogate forward's tuned settings)."""
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        if space == "sam":
+            return self.sam_space(trial) if self.uses_sam else {}
         settings: dict[str, Any] = {
             "threshold": trial.suggest_float("threshold", 0.75, 2.0),
             "qat_bits": {"none": 0, "8": 8, "4": 4}[
@@ -191,22 +203,64 @@ class Method:
         else:
             settings["logit_scale"] = trial.suggest_float("logit_scale", 5.0, 40.0, log=True)
         if self.uses_sam:
-            settings["rho"] = trial.suggest_float("rho", 0.01, 1.0, log=True)
-            settings["adaptive"] = trial.suggest_categorical("sam", ["adaptive", "standard"]
-                                                             ) == "adaptive"
-            settings["sam_ascent"] = trial.suggest_categorical("sam_ascent",
-                                                               ["same", "independent"])
+            settings.update(self.sam_space(trial))
         return {**settings, **self.own_search_space(trial, epochs)}
+
+    def sam_space(self, trial: Any) -> dict[str, Any]:
+        """SAM's options: radius, adaptive or standard, the climb's batch."""
+        return {"rho": trial.suggest_float("rho", 0.01, 1.0, log=True),
+                "adaptive": trial.suggest_categorical("sam", ["adaptive", "standard"]
+                                                      ) == "adaptive",
+                "sam_ascent": trial.suggest_categorical("sam_ascent", ["same", "independent"])}
+
+    def trial_params(self, cfg: Any, epochs: int, space: str = "all") -> dict[str, Any]:
+        """The Optuna parameters under which :meth:`search_space` draws exactly the
+        settings of the resolved ``cfg`` (for enqueuing a method's defaults as its first
+        trial); checked by drawing them back."""
+        import optuna
+
+        class Record:  # answers every suggestion from cfg, naming it as the space does
+            def __init__(self) -> None:
+                self.params: dict[str, Any] = {}
+
+            def _take(self, name: str, value: Any) -> Any:
+                self.params[name] = value
+                return value
+
+            def suggest_float(self, name: str, *_a: Any, **_k: Any) -> float:
+                return self._take(name, float(getattr(cfg, name)))
+
+            def suggest_int(self, name: str, *_a: Any, **_k: Any) -> int:
+                return self._take(name, int(getattr(cfg, name)))
+
+            def suggest_categorical(self, name: str, choices: Any) -> Any:
+                value = {"qat_bits": lambda: {0: "none", 8: "8", 4: "4"}[cfg.qat_bits],
+                         "sam": lambda: "adaptive" if cfg.adaptive else "standard",
+                         "calibrate": lambda: bool(cfg.init_rate)}.get(
+                    name, lambda: getattr(cfg, name))()
+                return self._take(name, value)
+
+        record = Record()
+        self.search_space(record, epochs, space)
+        drawn = self.search_space(optuna.trial.FixedTrial(record.params), epochs, space)
+        differ = [k for k, v in drawn.items() if getattr(cfg, k) != v]
+        if differ:
+            raise ValueError(f"{self.name}: the defaults' {differ[0]} "
+                             f"({getattr(cfg, differ[0])!r}) is not in the search space")
+        return record.params
 
     def own_search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
         """The surrogate forward's own options: slope, warm-up (at most half the epoch
         cap, so most epochs train at the drawn slope), initial rate, lr (per unit slope:
         Adam's step is lr / beta), the reset's gradient."""
+        calibrate = trial.suggest_categorical("calibrate", [False, True])
         return {
             "beta": trial.suggest_float("beta", 1.0, 10.0, log=True),
             "beta_warmup": trial.suggest_int("beta_warmup", 0,
                                              min(MAX_TUNED_WARMUP, epochs // 2)),
-            "init_rate": trial.suggest_float("init_rate", 0.02, 0.3, log=True),
+            # the calibrated start or lava-dl's initial weight scale (benchmarks/start_choice.py)
+            "init_rate": (trial.suggest_float("init_rate", 0.02, 0.3, log=True)
+                          if calibrate else 0.0),
             "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),  # divided by beta:
             "lr_per_slope": True,  # the same step in beta (v - theta) at every slope
             "reset_grad": trial.suggest_categorical("reset_grad", ["exact", "detached"]),

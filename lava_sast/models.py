@@ -17,6 +17,7 @@ import torch
 
 from . import block
 from .atomic import atomic_path
+from .layers import kind_of
 from .neuron import SastCubaNeuron
 from .quantize import QuantizedWeight
 
@@ -68,35 +69,18 @@ class SastNetwork(torch.nn.Module):
         self.blocks = torch.nn.ModuleList()
         self.conv_input = arch[0]["type"] == "conv"
         c, h, w = self.input_shape
-        features = c if self.conv_input else c * h * w
-        for layer in arch:
-            kind = layer["type"]
+        shape = self.input_shape if self.conv_input else (c * h * w,)
+        for layer in arch:  # each kind from the registry (lava_sast.layers)
+            kind = kind_of(layer)
             params = {**self.neuron_params, **layer.get("neuron", {})}  # a layer's own
-            if kind == "conv":
-                self.blocks.append(block.Conv(
-                    params, features, layer["out"], layer["kernel"],
-                    stride=layer.get("stride", 1), padding=layer.get("padding", 0),
-                    weight_scale=weight_scale, bias=layer.get("bias", False)))
-                features = layer["out"]
-            elif kind == "pool":
-                k, (h, w) = layer["kernel"], self._shapes()[-1][1:]
-                if h % k or w % k:
-                    raise ValueError(f"pool layer {len(self.blocks)}: kernel {k} does not "
-                                     f"divide its {h}x{w} input (export folds pooling into "
-                                     f"the next layer, which needs whole windows)")
-                self.blocks.append(block.SumPool(k))
-            elif kind == "flatten":
-                self.blocks.append(block.Flatten())
-                features = None  # known after the first forward pass
-            elif kind == "dense":
-                if features is None:
-                    features = self._flat_features()
-                self.blocks.append(block.Dense(params, features, layer["out"],
-                                               weight_scale=weight_scale,
-                                               bias=layer.get("bias", False)))
-                features = layer["out"]
-            else:
-                raise ValueError(f"unknown layer type {kind!r} in arch")
+            try:
+                out = kind.out_shape(layer, shape)
+            except ValueError as exc:
+                raise ValueError(f"{kind.name} layer {len(self.blocks)}: {exc}") from None
+            b = kind.build(layer, shape, params, weight_scale)
+            b.layer_kind = kind.name
+            self.blocks.append(b)
+            shape = out
         self.set_weight_hook(weight_hook)
         self(torch.zeros(1, *self.input_shape, 2))  # fixes neuron shapes for export
 
@@ -142,18 +126,18 @@ class SastNetwork(torch.nn.Module):
                         "scale": 1.0, "in_shape": (c, h, w), "shape": (c, h // k, w // k)}
                 continue
             layer = dict(layer)
-            if layer["type"] in ("conv", "dense"):
+            if kind_of(layer).weighted:
                 wt = b.synapse.weight.detach().cpu().double().numpy()
+                conv = layer["type"] == "conv"
                 if pool is not None:
                     rec = fold_pool(pool, {
-                        "kind": layer["type"], "source": f"layer {i}",
-                        "weight": wt[..., 0] if layer["type"] == "conv"
-                        else wt.reshape(wt.shape[0], -1),
+                        "kind": "conv" if conv else "dense", "source": f"layer {i}",
+                        "weight": wt[..., 0] if conv else wt.reshape(wt.shape[0], -1),
                         "stride": [layer.get("stride", 1)] * 2,
                         "padding": [layer.get("padding", 0)] * 2,
                         "dilation": [1, 1], "groups": 1})
                     wt = rec["weight"].reshape(wt.shape[0], -1, *rec["weight"].shape[2:], 1)
-                    if layer["type"] == "conv":
+                    if conv:
                         layer.update(kernel=int(rec["weight"].shape[-1]),
                                      stride=int(rec["stride"][0]),
                                      padding=int(rec["padding"][0]))
@@ -169,6 +153,10 @@ class SastNetwork(torch.nn.Module):
             for new, (old, wt) in zip(net.weighted_blocks(), weights):
                 new.synapse.weight.copy_(torch.as_tensor(wt, dtype=new.synapse.weight.dtype))
                 new.synapse.pre_hook_fx = old.synapse.pre_hook_fx
+                for syn_new, syn_old in zip(kind_of(new).synapses(new)[1:],
+                                            kind_of(old).synapses(old)[1:]):
+                    syn_new.weight.copy_(syn_old.weight)  # synapses pooling does not feed
+                    syn_new.pre_hook_fx = syn_old.pre_hook_fx
                 new.neuron = copy.deepcopy(old.neuron)
                 if old.bias is not None:
                     new.bias.copy_(old.bias)

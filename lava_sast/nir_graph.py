@@ -94,13 +94,15 @@ def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
 def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
                       conv_input: bool, dt: float = DT) -> Any:
     """A NIR chain from plain layer records (``kind`` 'dense'/'conv'/'flatten'; weighted
-    ones with ``weight`` in SLAYER float units, optional ``bias`` (same units),
+    ones with ``weight`` in SLAYER float units, optional ``bias`` (same units), optional
+    ``weight_rec`` (a recurrent dense layer: a ``Linear`` node from the neuron back to it),
     ``threshold``, ``current_decay`` and ``voltage_decay`` as fractions; conv ones with
     ``stride``, ``padding``, ``dilation``, ``groups``)."""
     nir = _nir()
     shape = tuple(input_shape) if conv_input else (int(np.prod(input_shape)),)
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
     order = ["input"]
+    loops: list[tuple[str, str]] = []
     for i, layer in enumerate(layers):
         if layer["kind"] == "flatten":
             nodes[f"flatten{i}"] = nir.Flatten(input_type={"input": np.array(shape)},
@@ -130,9 +132,12 @@ def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...]
         nodes[f"lif{i}"] = cuba_node(shape, layer["threshold"], layer["current_decay"],
                                      layer["voltage_decay"], dt)
         order.append(f"lif{i}")
+        if layer.get("weight_rec") is not None:  # lif -> rec -> lif, one step later
+            nodes[f"rec{i}"] = nir.Linear(weight=np.asarray(layer["weight_rec"], np.float32))
+            loops += [(f"lif{i}", f"rec{i}"), (f"rec{i}", f"lif{i}")]
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     order.append("output")
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])),
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])) + loops,
                         metadata={**CONVENTION, "dt": dt})
 
 
@@ -151,6 +156,9 @@ def graph_from_model(model: SastNetwork, dt: float = DT) -> Any:
                  "voltage_decay": float(1 - keep_v.detach().reshape(-1)[0])}
         if getattr(b, "bias", None) is not None:
             layer["bias"] = b.bias.detach().cpu().numpy().astype(np.float32)
+        if hasattr(b, "recurrent_synapse"):  # dense_rec: the layer's own spikes, 1 step later
+            layer["weight_rec"] = b._recurrent_matrix().detach().cpu().numpy().astype(
+                np.float32)
         if layer["kind"] == "conv":
             s = b.synapse
             layer.update(stride=list(s.stride[:2]), padding=list(s.padding[:2]),
@@ -184,20 +192,50 @@ def _uniform(name: str, node: Any, key: str, values: np.ndarray) -> float:
     return float(values.reshape(-1)[0])
 
 
+def _recurrent_loops(graph: Any) -> dict[str, str]:
+    """Recurrent edges a Loihi ``dense_rec`` layer runs: a neuron node feeding a
+    ``Linear`` (or zero-bias ``Affine``) node that feeds only that neuron back; ``{neuron:
+    weight node}``.  Its input arrives one step later, as in snnTorch's and Norse's
+    recurrent layers and in Lava."""
+    nir = _nir()
+    ins: dict[str, list[str]] = {}
+    outs: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        outs.setdefault(a, []).append(b)
+        ins.setdefault(b, []).append(a)
+    loops = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, (nir.Linear, nir.Affine)) and ins.get(name) == outs.get(name) \
+                and len(ins.get(name, [])) == 1 \
+                and isinstance(graph.nodes[ins[name][0]], (nir.CubaLIF, nir.LIF, nir.IF)):
+            bias = getattr(node, "bias", None)
+            if bias is not None and np.any(np.asarray(bias) != 0):
+                raise NIRError(f"node {name!r}: a bias on a recurrent edge is not supported")
+            if ins[name][0] in loops:
+                raise NIRError(f"node {ins[name][0]!r} has two recurrent edges")
+            loops[ins[name][0]] = name
+    return loops
+
+
 def _chain(graph: Any) -> list[str]:
-    """Node names from the Input to the Output, refusing recurrence (named as such) and
+    """Node names from the Input to the Output (without a recurrent dense layer's own
+    edge, :func:`_recurrent_loops`), refusing other recurrence (named as such) and
     anything else that is not one chain."""
     nir = _nir()
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise NIRError(f"the graph needs exactly one Input node, it has {len(inputs)}")
+    loops = _recurrent_loops(graph)
+    own = {(n, r) for n, r in loops.items()} | {(r, n) for n, r in loops.items()}
     succ: dict[str, list[str]] = {}
     for a, b in graph.edges:
-        succ.setdefault(a, []).append(b)
+        if (a, b) not in own:
+            succ.setdefault(a, []).append(b)
     loop = _find_loop(succ, inputs[0])
     if loop:
-        raise NIRError(f"the graph is recurrent ({' -> '.join(loop)}): lava-dl 0.6's NetX "
-                       f"has no recurrent layer, so Lava cannot run it from a NetX file")
+        raise NIRError(f"the graph is recurrent ({' -> '.join(loop)}): the recurrence "
+                       f"Loihi runs (NetX's dense_rec) is a Linear node from a neuron "
+                       f"back into that neuron; this loop is not one")
     order = [inputs[0]]
     while order[-1] in succ:
         if len(succ[order[-1]]) > 1:
@@ -207,7 +245,7 @@ def _chain(graph: Any) -> list[str]:
         order.append(succ[order[-1]][0])
     if not isinstance(graph.nodes[order[-1]], nir.Output):
         raise NIRError(f"the chain from the Input ends at {order[-1]!r}, not at an Output")
-    stray = set(graph.nodes) - set(order)
+    stray = set(graph.nodes) - set(order) - set(loops.values())
     if stray:
         raise NIRError(f"node {sorted(stray)[0]!r} is not on the Input-to-Output chain")
     return order
@@ -356,6 +394,7 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
     if not (math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive time step, got {dt}")
     order = _chain(graph)
+    loops = _recurrent_loops(graph)
     shape = tuple(int(v) for v in graph.nodes[order[0]].output_type["output"])
     conv_input = len(shape) == 3
     if len(shape) not in (1, 3):
@@ -429,6 +468,14 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
                     f"(tau_syn); Loihi adds a bias to the membrane, which equals a bias "
                     f"into the current only when the current does not persist (IF, LIF): "
                     f"this graph's trained biases cannot run exactly on Loihi")
+            if name in loops:
+                n = int(np.prod(out_shape))
+                rec = _param(loops[name], graph.nodes[loops[name]], "weight")
+                if layer["kind"] != "dense" or rec.shape != (n, n):
+                    raise NIRError(f"node {loops[name]!r}: a recurrent edge needs a dense "
+                                   f"layer and an [{n}, {n}] weight, got "
+                                   f"{layer['kind']} and {list(rec.shape)}")
+                layer["weight_rec"] = rec
             layer.update(gain=gain, own_threshold=thr, current_decay=neuron["current_decay"],
                          voltage_decay=neuron["voltage_decay"], shape=out_shape)
             layers.append(layer)
@@ -457,7 +504,8 @@ def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
     in range, keeps its weights and threshold exactly."""
     thresholds = np.concatenate([l["own_threshold"].reshape(-1) for l in weighted])
     gains = np.concatenate([l["gain"].reshape(-1) for l in weighted])
-    biggest = max(float(np.abs(l["weight"]).max()) for l in weighted)
+    biggest = max(max(float(np.abs(l["weight"]).max()),
+                      float(np.abs(l.get("weight_rec", 0.0)).max())) for l in weighted)
     t0 = float(thresholds[0])
     if keep and np.all(thresholds == t0) and np.allclose(gains, 1.0, rtol=1e-6) \
             and biggest <= MAX_WEIGHT:
@@ -467,13 +515,19 @@ def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
     factors = [(l["gain"] / l["own_threshold"]).reshape(-1) for l in weighted]
     folded = [l["weight"] * f.reshape(-1, *[1] * (l["weight"].ndim - 1))
               for l, f in zip(weighted, factors)]
-    top = max(float(np.abs(w).max()) for w in folded)
+    # a recurrent edge enters the same neurons: its rows take the same factors
+    folded_rec = [l["weight_rec"] * f.reshape(-1, 1) if "weight_rec" in l else None
+                  for l, f in zip(weighted, factors)]
+    top = max(float(np.abs(w).max()) for w in folded + [r for r in folded_rec
+                                                        if r is not None])
     t = min(math.floor(64 * MAX_WEIGHT / max(top, 1e-30)), 2 ** 17) / 64
     if t < 1 / 64:
         raise NIRError(f"weights up to {top:g} times the threshold do not fit Loihi's "
                        f"8-bit weights")
-    for l, w, f in zip(weighted, folded, factors):
+    for l, w, r, f in zip(weighted, folded, folded_rec, factors):
         l["weight"], l["threshold"] = w * t, t
+        if r is not None:
+            l["weight_rec"] = r * t
         if l["bias"] is not None:
             l["bias"] = l["bias"] * f * t
 
@@ -490,7 +544,8 @@ def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
             arch.append({"type": "flatten"})
             continue
         if l["kind"] == "dense":
-            entry = {"type": "dense", "out": int(l["weight"].shape[0])}
+            entry = {"type": "dense_rec" if "weight_rec" in l else "dense",
+                     "out": int(l["weight"].shape[0])}
         else:
             if l["dilation"] != [1, 1] or l["groups"] != 1 or l["stride"][0] != l["stride"][1] \
                     or l["padding"][0] != l["padding"][1] \
@@ -513,6 +568,9 @@ def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
         for b, l in zip(model.weighted_blocks(), weighted):
             w = torch.as_tensor(l["weight"], dtype=torch.float32)
             b.synapse.weight.copy_(w.reshape(b.synapse.weight.shape))
+            if "weight_rec" in l:
+                r = b.recurrent_synapse.weight
+                r.copy_(torch.as_tensor(l["weight_rec"], dtype=torch.float32).reshape(r.shape))
             if l["bias"] is not None:
                 b.bias.copy_(torch.as_tensor(l["bias"], dtype=torch.float32))
     return model

@@ -32,7 +32,7 @@ from .config import TrainConfig, read_settings, resolved
 from .interrupt import run_guarded
 from .methods import SAM_METHODS
 from .study_exec import Hooks, execute
-from .study_plan import StudyOptions, plan_runs, run_plan
+from .study_plan import PARTITIONS, StudyOptions, plan_runs, run_plan
 from .study_report import write_report
 
 
@@ -61,8 +61,16 @@ def parse_options(argv: Sequence[str], prog: str, default_methods: Sequence[str]
                    rho=None if default_rho is None else list(default_rho), seed=[0, 1, 2])
     p.add_argument("--lava", type=int, default=None, metavar="N",
                    help="also run the INT8/INT4 nets in Lava (fixed_pt) on N test samples")
+    p.add_argument("--partition", choices=PARTITIONS, default="per-seed",
+                   help="with --folds: each seed its own fold partition (fold shuffle "
+                        "--fold-seed + seed; default) or one shared by every seed")
     add_parallel_args(p)
     a = p.parse_args(argv)
+    if a.lava and not a.hardware_eval:
+        p.error("--lava runs the INT8/INT4 export files in Lava; leave out "
+                "--no-hardware-eval")
+    if a.folds is not None and (a.folds < 0 or a.folds == 1):
+        p.error(f"--folds must be 0 (no cross-validation) or at least 2, got {a.folds}")
     try:
         given = given_options(p, argv)
         file_methods = read_settings(a.config) if a.config else {}
@@ -75,7 +83,8 @@ def parse_options(argv: Sequence[str], prog: str, default_methods: Sequence[str]
         opts = StudyOptions(out=Path(a.out), base=base, methods=tuple(a.method),
                             seeds=tuple(a.seed),
                             rhos=None if a.rho is None else tuple(a.rho), settings=settings,
-                            default_rho=rho, lava=a.lava, ray=ray_options(a))
+                            default_rho=rho, lava=a.lava, ray=ray_options(a),
+                            partition=a.partition)
         run_plan(opts.methods, opts.rhos, opts.seeds, opts.default_rho)  # the specs parse
     except ValueError as exc:
         p.error(str(exc))

@@ -28,6 +28,20 @@ class StudyOptions:
     default_rho: dict[str, float] = field(default_factory=dict)
     lava: Optional[int] = None  #: also run the INT8/INT4 nets in Lava on this many samples
     ray: RayOptions = RayOptions()
+    #: cross-validation folds per seed: each seed its own partition (``per-seed``: fold
+    #: shuffle ``--fold-seed + seed``) or one partition for every seed (``shared``)
+    partition: str = "per-seed"
+
+
+#: How a cross-validated study's seeds partition the samples into folds.
+PARTITIONS = ("per-seed", "shared")
+
+
+def fold_seed_of(base_fold_seed: int, seed: int, partition: str) -> int:
+    """The fold shuffle of ``seed``'s runs: its own (``per-seed``) or the study's."""
+    if partition not in PARTITIONS:
+        raise ValueError(f"partition must be one of {PARTITIONS}, got {partition!r}")
+    return base_fold_seed + seed if partition == "per-seed" else base_fold_seed
 
 
 @dataclass(frozen=True)
@@ -136,5 +150,8 @@ def plan_runs(opts: StudyOptions) -> list[Run]:
             folder = opts.out / variant.run_name(seed, fold)
             cfg = variant.config(opts.base, seed, folder, fold,
                                  opts.settings.get(variant.method))
+            if opts.base.folds:
+                cfg = replace(cfg, fold_seed=fold_seed_of(opts.base.fold_seed, seed,
+                                                          opts.partition))
             runs.append(Run(variant, seed, fold, folder, resolve(cfg)))
     return runs

@@ -108,7 +108,9 @@ def to_markdown(summary: dict[str, Any]) -> str:
 
 def plot(summary: dict[str, Any], reports: dict[tuple[Variant, int], dict],
          out: Path) -> list[str]:
-    """Write the study's plots into ``out``; returns their file names."""
+    """Write the study's plots into ``out``; returns their file names (none without runs)."""
+    if not summary or not reports:
+        return []
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from lava.lib.dl.slayer.synapse.layer import Conv as SlayerConv
+
+from .layers import kind_of
 
 
 def dense_fan_out(input_shape: tuple[int, ...], out_features: int) -> torch.Tensor:
@@ -35,15 +36,21 @@ def synops_per_sample(spike_counts: torch.Tensor, fan_out: torch.Tensor) -> torc
 
 
 def fan_out(block: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Number of synapses leaving each input neuron of SLAYER ``block`` (shape ``input_shape``)."""
-    syn = block.synapse
-    if not isinstance(syn, SlayerConv):
-        return dense_fan_out(input_shape, syn.out_channels)
-    return conv_fan_out(input_shape, tuple(syn.weight.shape[2:4]), syn.stride[:2],
-                        syn.padding[:2], syn.dilation[:2], syn.out_channels // syn.groups)
+    """Number of synapses leaving each input neuron of ``block`` (shape ``input_shape``),
+    as its layer kind describes it (:mod:`lava_sast.layers`)."""
+    spec = kind_of(block).fan_out(block)
+    if spec[0] == "conv":
+        return conv_fan_out(input_shape, *spec[1:])
+    return dense_fan_out(input_shape, spec[1])
 
 
 def layer_synops(block: torch.nn.Module, layer_input: torch.Tensor) -> torch.Tensor:
-    """SynOps per sample for ``layer_input [N, ..., T]`` entering ``block``; shape ``[N]``."""
+    """SynOps per sample for ``layer_input [N, ..., T]`` entering ``block``; shape ``[N]``;
+    a recurrent block adds its own spikes (of its last forward pass) times its fan-out."""
     counts = layer_input.sum(-1)
-    return synops_per_sample(counts, fan_out(block, tuple(counts.shape[1:])))
+    ops = synops_per_sample(counts, fan_out(block, tuple(counts.shape[1:])))
+    own = kind_of(block).own_spikes(block)
+    if own is not None:
+        spikes, n = own
+        ops = ops + synops_per_sample(spikes, dense_fan_out(tuple(spikes.shape[1:]), n))
+    return ops

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional, Sequence
+import types
+from typing import Any, Callable, Optional, Sequence
 
 from netx_export.hardware_eval import hardware_metrics
 
@@ -49,6 +50,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"wrote {cfg.out}/{{{files}}}; deploy {report['networks'].get('int8', 'network.net')}")
     return 0
 
+
+class _CommandModule(types.ModuleType):
+    """This module, callable: ``lava_sast.train(cfg)`` (the public API's ``train``) runs
+    what ``python -m lava_sast.train`` runs, with the INT8/INT4 export and scores."""
+
+    def __call__(self, cfg: TrainConfig, resume: bool = False,
+                 given: Optional[set[str]] = None,
+                 on_epoch: Optional[Callable[[int, dict[str, Any]], None]] = None,
+                 hardware: Optional[Callable[..., dict[str, Any]]] = hardware_metrics
+                 ) -> dict[str, Any]:
+        """Train per ``cfg`` into ``cfg.out`` and return the report
+        (:func:`lava_sast.trainer.train`; ``hardware=None`` skips the INT8/INT4 export)."""
+        return train(cfg, resume, given, on_epoch=on_epoch, hardware=hardware)
+
+
+sys.modules[__name__].__class__ = _CommandModule
 
 if __name__ == "__main__":
     sys.exit(main())

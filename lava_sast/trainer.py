@@ -30,6 +30,7 @@ from .datasets import (TUNING_BLOCK_SEED, BinnedDataset, fold_indices, load_data
 from .device import module_device, resolve_device
 from .errors import TrainingError
 from .evaluate import accuracy, evaluate
+from . import health
 from .losses import make_loss
 from .methods import Method, get_method
 from .lock import FolderInUse, folder_lock
@@ -38,6 +39,7 @@ from .progress import progress
 from .sam import SAM
 
 CHECKPOINT, NETWORK, REPORT = "checkpoint.pt", "network.net", "report.json"
+HEALTH_PLOT = "health.png"
 
 #: Hardware evaluation of a trained net, wired in by the command-line entry modules
 #: (``netx_export.hardware_eval.hardware_metrics``): ``(model, test, out folder,
@@ -56,12 +58,14 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) -> SastNetwork:
+def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int,
+                method: Optional[Method] = None) -> SastNetwork:
     """The network of ``cfg`` for inputs ``(C, H, W)`` (a resolved config is used as it
-    is)."""
+    is; ``method``: ``cfg``'s, when the caller has it already)."""
     cfg = resolved(cfg)
+    method = method or get_method(cfg.method)
     if cfg.init_from:
-        return model_from_nir(cfg, input_shape, num_classes)
+        return model_from_nir(cfg, input_shape, num_classes, method)
     if cfg.arch is not None and cfg.arch not in FAMILIES:
         arch = read_arch_file(cfg.arch)
         if arch[-1]["type"] == "dense" and arch[-1]["out"] != num_classes:
@@ -74,11 +78,11 @@ def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int) 
               "reset_grad": cfg.reset_grad}
     return SastNetwork(arch, input_shape, neuron=neuron, beta=cfg.beta,
                        weight_scale=cfg.weight_scale,
-                       weight_hook=get_method(cfg.method).hook(cfg))
+                       weight_hook=method.hook(cfg))
 
 
 def model_from_nir(cfg: TrainConfig, input_shape: Sequence[int],
-                   num_classes: int) -> SastNetwork:
+                   num_classes: int, method: Method) -> SastNetwork:
     """The net of the NIR graph ``cfg.init_from``, checked against the dataset, with the
     method's weight hook and slope."""
     from .nir_graph import model_from_file
@@ -91,7 +95,7 @@ def model_from_nir(cfg: TrainConfig, input_shape: Sequence[int],
     if outputs != num_classes:
         raise ValueError(f"--init-from {cfg.init_from}: the graph has {outputs} outputs, the "
                          f"dataset {num_classes} classes")
-    model.set_weight_hook(get_method(cfg.method).hook(cfg))
+    model.set_weight_hook(method.hook(cfg))
     model.set_beta(cfg.beta)
     model.set_reset_grad(cfg.reset_grad)
     return model
@@ -207,23 +211,24 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
     return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
 
 
-def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
+def _report(cfg: TrainConfig, method: Method, model: SastNetwork, test: BinnedDataset,
             val: Optional[BinnedDataset], history: list[dict], best: dict[str, Any],
             epoch_seconds: list[float], out: Path,
-            hardware: Optional[HardwareEval]) -> dict[str, Any]:
+            hardware: Optional[HardwareEval], trained: int) -> dict[str, Any]:
     sur = evaluate(model, test, "surrogate")
     hard = evaluate(model, test, "hard")
     report: dict[str, Any] = {
         "method": cfg.method, "rho": cfg.effective_rho, "dataset": cfg.dataset,
         "epochs": len(history), "max_epochs": cfg.epochs,
         "stopped_early": stopped_early(history, best, cfg.patience,
-                                       get_method(cfg.method).warmup_epochs(cfg)),
+                                       method.warmup_epochs(cfg)),
         "seed": cfg.seed,
         "beta": cfg.beta,
         "threshold": cfg.threshold, "lr": cfg.lr, "qat_bits": cfg.qat_bits,
-        "warmup_unfinished": get_method(cfg.method).warmup_unfinished(cfg),
+        "warmup_unfinished": method.warmup_unfinished(cfg),
         "best_epoch": best["epoch"], "val_hard_accuracy": best.get("val_hard_accuracy"),
         "val_samples": len(val) if val is not None else 0,
+        "trained_samples": trained,
         "init_factors": best.get("init_factors"),
         "surrogate_accuracy": sur.accuracy, "hard_accuracy": hard.accuracy,
         "transfer_gap": 100.0 * (sur.accuracy - hard.accuracy),
@@ -271,13 +276,67 @@ def calibrate_init(model: SastNetwork, cfg: TrainConfig, method: Method,
 
 
 def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, history,
-                epoch_seconds, best, generators: dict[str, torch.Generator]) -> dict[str, Any]:
+                epoch_seconds, best, generators: dict[str, torch.Generator],
+                watch: "HealthWatch") -> dict[str, Any]:
     return {"config": cfg.as_dict(), "model_config": model.config,
+            "health": watch.state(),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "history": history, "epoch_seconds": epoch_seconds, "best": best,
             "torch_rng": torch.get_rng_state(),
             "generators": {k: g.get_state() for k, g in generators.items()}}
+
+
+class HealthWatch:
+    """A run's training health (:mod:`lava_sast.health`): measured at the start and after
+    every epoch on a fixed probe batch in the training forward pass; the first problems
+    are printed in one warning line naming the layers and the likely setting."""
+
+    def __init__(self, model: SastNetwork, cfg: TrainConfig, method: Method,
+                 train_set: BinnedDataset, loss_fx: torch.nn.Module) -> None:
+        self.model, self.cfg, self.method, self.loss_fx = model, cfg, method, loss_fx
+        self.x, self.y = health.probe_batch(train_set, module_device(model))
+        self.names = health.layer_names(model)
+        self.start: Optional[list[dict]] = None
+        self.seen: list[list[dict]] = []  # every measurement so far, the start first
+        self.warnings: list[str] = []
+
+    def measure(self, epoch: int) -> list[dict[str, float]]:
+        """Health after ``epoch`` (0: the start, in epoch 1's forward pass); warns once."""
+        if epoch == 0:
+            self.method.start_epoch(self.model, self.cfg, 1)
+        was_training = self.model.training
+        self.model.train()
+        try:
+            rows = health.layer_health(self.model, self.x, self.y, self.loss_fx)
+        finally:
+            self.model.train(was_training)
+        if epoch == 0:
+            self.start = rows
+        problems = health.diagnose(rows, self.names, self.seen)
+        self.seen.append(rows)
+        if problems:
+            line = health.warning_line(epoch, problems, health.likely_settings(
+                self.cfg, self.method.spike_mode))
+            if not self.warnings:
+                print(line, file=sys.stderr, flush=True)
+            self.warnings.append(line)
+        return rows
+
+    def state(self) -> dict[str, Any]:
+        return {"start": self.start, "warnings": self.warnings}
+
+    def restore(self, state: Optional[dict[str, Any]], history: list[dict]) -> None:
+        if state:
+            self.start, self.warnings = state["start"], list(state["warnings"])
+            self.seen = [self.start] + [h["health"] for h in history if h.get("health")]
+
+    def report(self) -> dict[str, Any]:
+        return {"health_start": self.start, "health_layers": self.names,
+                "health_warnings": self.warnings}
+
+    def plot(self, history: list[dict], path: Path) -> None:
+        health.plot(self.start, history, path, self.names)
 
 
 def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
@@ -333,7 +392,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
         here = {k: getattr(cfg, k) for k in RESUMABLE - {"data_dir"}}  # this request's
         cfg = resolved(TrainConfig.from_dict({**state["config"], **here, **moved}))
-    method: Method = get_method(cfg.method)
+    method: Method = get_method(cfg.method)  # the run's method, looked up once
     if method.warmup_unfinished(cfg):
         print(f"warning: --epochs {cfg.epochs} ends inside the {cfg.beta_warmup}-epoch slope "
               f"warm-up: no epoch trains at beta {cfg.beta:g} (the last at "
@@ -344,12 +403,14 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
     ascent_gen = torch.Generator().manual_seed(cfg.seed + 1)
     train_set, val_set, test_set = load_splits(cfg)
     device = resolve_device(cfg.device)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes).to(device)
+    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes,
+                        method).to(device)
     init_factors = calibrate_init(model, cfg, method, train_set) if state is None else None
     optimizer = method.optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: method.lr_factor(cfg, i + 1))  # i: epochs stepped so far
     loss_fx = make_loss(cfg)
+    watch = HealthWatch(model, cfg, method, train_set, loss_fx)
     history: list[dict] = []
     epoch_seconds: list[float] = []
     best: dict[str, Any] = {"epoch": 0, "init_factors": init_factors}
@@ -359,10 +420,13 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         if state.get("scheduler"):  # the factor follows cfg.epochs (an extended run's too)
             scheduler.load_state_dict(state["scheduler"])
         history, epoch_seconds, best = state["history"], state["epoch_seconds"], state["best"]
+        watch.restore(state.get("health"), history)
         torch.set_rng_state(state["torch_rng"])
         generator.set_state(state["generators"]["loader"])
         ascent_gen.set_state(state["generators"]["ascent"])
         print(f"resuming {ckpt_path} after epoch {len(history)}")
+    else:
+        watch.measure(0)  # the start, in epoch 1's forward pass
     if len(history) < cfg.epochs:  # outputs of a shorter run would no longer match
         for name in (REPORT, NETWORK, "network_int8.net", "network_int4.net"):
             (out / name).unlink(missing_ok=True)
@@ -377,6 +441,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent,
                             cfg.clip_grad, cfg.quiet)
         scheduler.step()
+        stats["health"] = watch.measure(epoch)
         epoch_seconds.append(time.perf_counter() - start)
         if val_set is not None:
             stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
@@ -389,7 +454,8 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
                     "model": copy.deepcopy(model.state_dict())}
         history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
         save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
-                                best, {"loader": generator, "ascent": ascent_gen}), ckpt_path)
+                                best, {"loader": generator, "ascent": ascent_gen}, watch),
+                    ckpt_path)
         val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
                     if val_set is not None else "")
         if not cfg.quiet:
@@ -402,7 +468,9 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         model.load_state_dict(best["model"])
     method.start_epoch(model, cfg, best["epoch"])
     model.export_hdf5(out / NETWORK)
-    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out,
-                     hardware)
+    report = _report(cfg, method, model, test_set, val_set, history, best, epoch_seconds,
+                     out, hardware, len(train_set))
+    report.update(watch.report())
+    watch.plot(history, out / HEALTH_PLOT)
     write_json_atomic(out / REPORT, report)
     return report

@@ -35,11 +35,11 @@ from typing import Any, Optional, Sequence
 from netx_export.hardware_eval import hardware_metrics
 
 from .atomic import check_out_folder, write_json_atomic, write_text_atomic
-from .cli import (USER_ERRORS, add_parallel_args, config_from_args, positive_int, ray_options,
-                  training_parser)
-from .config import TrainConfig, resolve
+from .cli import (USER_ERRORS, add_parallel_args, config_from_args, given_options,
+                  positive_int, ray_options, training_parser)
+from .config import TrainConfig, read_settings, resolve
 from .interrupt import run_guarded
-from .methods import canonical_name, get_method
+from .methods import SPACES, canonical_name, get_method
 from .parallel import RayOptions
 from .trainer import TrainingError, bin_once, train
 
@@ -106,13 +106,17 @@ def finished(study: Any) -> int:
 
 
 def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
-                 synops: bool) -> Any:
-    """The Optuna objective: train one trial's settings into ``OUT/<method>/trial_<n>``."""
+                 synops: bool, space: str = "all",
+                 fixed: Optional[dict[str, Any]] = None) -> Any:
+    """The Optuna objective: train one trial's settings (drawn from ``space`` over
+    ``base``, which holds the ``fixed`` settings of ``--config``) into
+    ``OUT/<method>/trial_<n>``."""
     optuna = require_optuna()
 
     def run(trial: Any) -> Any:
-        settings = get_method(method).search_space(trial, base.epochs)
-        trial.set_user_attr("settings", settings)  # as drawn, whatever the space becomes
+        settings = get_method(method).search_space(trial, base.epochs, space)
+        # as trained, whatever the space becomes: --config's settings, then the drawn ones
+        trial.set_user_attr("settings", {**(fixed or {}), **settings})
         cfg = resolve(replace(base, method=method, **settings,
                               out=str(out / method / f"trial_{trial.number:04d}"),
                               hardware_eval=objective != "hard" or synops))
@@ -145,8 +149,23 @@ def objective_fn(base: TrainConfig, method: str, out: Path, objective: str,
     return run
 
 
+def enqueue_defaults(storage: Any, base: TrainConfig, method: str, synops: bool,
+                     space: str = "all") -> bool:
+    """Make ``method``'s defaults (``base`` resolved: the method's own, any ``--config``
+    and command-line settings) its study's first trial, the same rule for every method;
+    ``False`` when the study already has trials (a resumed tuning)."""
+    study = open_study(storage, base, method, synops)
+    if study.get_trials(deepcopy=False):
+        return False
+    cfg = resolve(replace(base, method=method))
+    study.enqueue_trial(get_method(method).trial_params(cfg, base.epochs, space),
+                        user_attrs={"defaults": True})
+    return True
+
+
 def tune_method(storage: Any, base: TrainConfig, method: str, out: Path, trials: int,
-                objective: str, synops: bool, worker: int = 0) -> int:
+                objective: str, synops: bool, worker: int = 0, space: str = "all",
+                fixed: Optional[dict[str, Any]] = None) -> int:
     """Run trials of ``method`` until its study holds ``trials`` finished ones; returns
     how many this call ran."""
     optuna = require_optuna()
@@ -154,25 +173,44 @@ def tune_method(storage: Any, base: TrainConfig, method: str, out: Path, trials:
     study = open_study(storage, base, method, synops, worker)
     ran = 0
     while finished(study) < trials:
-        study.optimize(objective_fn(base, method, out, objective, synops), n_trials=1)
+        study.optimize(objective_fn(base, method, out, objective, synops, space, fixed),
+                       n_trials=1)
         ran += 1
         if not base.quiet:
             print(f"{method}: {finished(study)}/{trials} trials", flush=True)
     return ran
 
 
-def tune_task(cfg: dict[str, Any], methods: list[str], out: str, trials: int,
-              objective: str, synops: bool, threads: int, worker: int = 0,
-              storage: Any = None) -> dict[str, Any]:
+def tune_task(bases: dict[str, tuple[dict[str, Any], dict[str, Any]]], out: str,
+              trials: int, objective: str, synops: bool, threads: int, worker: int = 0,
+              storage: Any = None, space: str = "all") -> dict[str, Any]:
     """Tuning worker ``worker`` (a Ray task, or the command itself): every method's
-    study in turn, sharing ``OUT/tune.db`` with the other workers (``storage``: the
+    study in turn (``bases``: each method's base settings and the ``--config`` settings
+    among them), sharing ``OUT/tune.db`` with the other workers (``storage``: the
     command's own, already open; a Ray worker opens its own once)."""
     import torch
     torch.set_num_threads(threads)
-    base = TrainConfig.from_dict(cfg)
     storage = storage if storage is not None else open_storage(Path(out))
-    return {m: tune_method(storage, base, m, Path(out), trials, objective, synops, worker)
-            for m in methods}
+    return {m: tune_method(storage, TrainConfig.from_dict(cfg), m, Path(out), trials,
+                           objective, synops, worker, space, fixed)
+            for m, (cfg, fixed) in bases.items()}
+
+
+def method_bases(base: TrainConfig, methods: Sequence[str],
+                 settings: dict[str, dict[str, Any]], given: set[str]
+                 ) -> dict[str, tuple[TrainConfig, dict[str, Any]]]:
+    """Each method's base settings: ``base`` with the ``--config`` file's settings for the
+    method (``sast`` without its own takes ``surrogate``'s: SAST is the surrogate forward
+    plus SAM), except those the command line sets (``given``)."""
+    bases = {}
+    for m in methods:
+        over = settings.get(m)
+        if over is None and m == "sast":
+            over = settings.get("surrogate")
+        over = {k: v for k, v in (over or {}).items() if k not in given}
+        bases[m] = (replace(base, method=m, **over),
+                    {k: v for k, v in over.items() if k != "tuned_on"})
+    return bases
 
 
 def budget(study: Any, trials: int) -> list[Any]:
@@ -225,7 +263,7 @@ def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objectiv
         "epochs": base.epochs, "seed": base.seed, "trials": trials,
         "tuned_on": tuned_on(base),
         "methods": {m: b["settings"] for m, b in best.items()},
-        "best": best})
+        "best": best, "spread": {m: spread(study, trials) for m, study in studies.items()}})
     rows = []
     for m, study in studies.items():
         counted = {t.number for t in budget(study, trials)}
@@ -234,7 +272,8 @@ def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objectiv
                   "value": t.values[0] if t.values else "",
                   "synops": t.values[1] if t.values and len(t.values) > 1 else "",
                   "epochs": len(t.intermediate_values) or "",
-                  "params": json.dumps(t.params, sort_keys=True)} for t in study.trials]
+                  "params": json.dumps(t.params, sort_keys=True),
+                  "defaults": bool(t.user_attrs.get("defaults"))} for t in study.trials]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["method"])
     writer.writeheader()
@@ -242,6 +281,20 @@ def write_outputs(out: Path, base: TrainConfig, methods: Sequence[str], objectiv
     write_text_atomic(out / "trials.csv", buf.getvalue())
     plot(out, studies, synops, trials)
     return best
+
+
+def spread(study: Any, trials: int) -> dict[str, Any]:
+    """How a method's counted trials scored: completed and pruned counts, the quartiles
+    of the completed trials' objective and the defaults' (first) trial's."""
+    import numpy as np
+    counted = budget(study, trials)
+    values = [t.values[0] for t in counted if t.state.name == "COMPLETE"]
+    first = [t.values[0] for t in counted if t.user_attrs.get("defaults") and t.values]
+    q = (np.percentile(values, [0, 25, 50, 75, 100]).round(4).tolist() if values
+         else [None] * 5)
+    return {"complete": len(values), "pruned": len(counted) - len(values),
+            "min": q[0], "q25": q[1], "median": q[2], "q75": q[3], "max": q[4],
+            "defaults": first[0] if first else None}
 
 
 def plot(out: Path, studies: dict[str, Any], synops: bool, trials: int) -> None:
@@ -276,9 +329,69 @@ def plot(out: Path, studies: dict[str, Any], synops: bool, trials: int) -> None:
     plt.close(fig)
 
 
+#: Training options tune does not offer, and why (``--option`` refused in one line).
+NOT_OFFERED = {
+    "--seeds": "tuning takes one --seed (each worker samples from it)",
+    "--folds": "tuning validates on --val-fraction of its samples; give --tuning-block F "
+               "to keep it apart from a study's folds",
+    "--fold-seed": "tuning runs no folds (see --tuning-block)",
+    "--resume": "a tuning always resumes: the same command runs only the missing trials",
+}
+
+
+class _Probe:
+    """A stand-in Optuna trial that records what a search space draws: the ``pick``-th
+    choice of every categorical (so each branch is taken once), numbers at their low end."""
+
+    def __init__(self, pick: int) -> None:
+        self.pick = pick
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return low
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return choices[min(self.pick, len(choices) - 1)]
+
+
+def drawn_settings(methods: Sequence[str], epochs: int, space: str) -> dict[str, list[str]]:
+    """The settings each trial of ``methods`` draws in ``space``, with the methods that
+    draw them."""
+    drawn: dict[str, list[str]] = {}
+    for m in methods:
+        for pick in range(4):
+            for key in get_method(m).search_space(_Probe(pick), epochs, space):
+                if m not in drawn.setdefault(key, []):
+                    drawn[key].append(m)
+    return drawn
+
+
+def check_options(p: Any, a: Any, methods: Sequence[str], given: set[str]) -> None:
+    """Refuse, in one line, a command-line option that tuning would not honour: a setting
+    the trials draw (it would be overwritten), ``--rho`` (drawn, or unused), and
+    ``--no-hardware-eval`` where the objective needs the INT8/INT4 export."""
+    option = {act.dest: act.option_strings[0] for act in p._actions if act.option_strings}
+    option["adaptive"] = "--sam"
+    drawn = drawn_settings(methods, a.epochs, a.space)
+    for key in sorted(given & set(drawn)):
+        fixed = "" if key in drawn_settings(methods, a.epochs, "sam") else \
+            " (or fix it with --space sam)"
+        p.error(f"{option[key]}: tuning draws it for {', '.join(drawn[key])} "
+                f"(--space {a.space}); leave it out{fixed}")
+    if "rho" in given:
+        p.error(f"--rho: none of the tuned methods ({', '.join(methods)}) uses SAM; leave "
+                f"it out")
+    if not a.hardware_eval and (a.objective != "hard" or a.synops):
+        p.error(f"--no-hardware-eval: {'--synops' if a.synops else '--objective ' + a.objective}"
+                f" needs the INT8/INT4 export; leave it out or use --objective hard")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = training_parser("python -m lava_sast.tune", __doc__, many=True)
-    p.set_defaults(method=["surrogate", "sast", "slayer", "slayer-sam"], seed=[0])
+    p = training_parser("python -m lava_sast.tune", __doc__, many=True, omit=NOT_OFFERED)
+    p.refused.update(NOT_OFFERED)
+    p.set_defaults(method=["surrogate", "sast", "slayer", "slayer-sam"])
     p.add_argument("--trials", type=positive_int, required=True,
                    help="each method's total number of trials (a resumed study runs only "
                         "the missing ones)")
@@ -286,39 +399,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="validation accuracy to maximise: int8 / int4 (emulator) or hard")
     p.add_argument("--synops", action="store_true",
                    help="also minimise SynOps per sample (two objectives; Pareto plot)")
+    p.add_argument("--space", choices=SPACES, default="all",
+                   help="what a trial draws: every option, or only SAM's (rho, adaptive, "
+                        "ascent batch) over --config's settings; default %(default)s")
     add_parallel_args(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
     out = Path(a.out)
-    if len(a.seed) != 1:
-        p.error(f"--seed takes one seed for tuning, got {a.seed}")
     methods = [canonical_name(m) for m in dict.fromkeys(a.method)]
-    base = config_from_args(a, method=methods[0], seed=a.seed[0], rho=None,
+    given = given_options(p, argv)
+    check_options(p, a, methods, given)
+    base = config_from_args(a, method=methods[0], rho=None,
                             part="tuning" if a.tuning_block else "scored")
-    if a.folds:
-        p.error("--folds: tuning validates on --val-fraction of its samples; give "
-                "--tuning-block F to keep it apart from a study's folds")
     ray: RayOptions = ray_options(a)
-    command = "python -m lava_sast.tune " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m lava_sast.tune " + " ".join(argv)
+    try:
+        settings = read_settings(a.config) if a.config else {}
+    except ValueError as exc:
+        p.error(str(exc))
+    bases = method_bases(base, methods, settings, given)
 
     def run() -> dict[str, Any]:
         for m in methods:
-            resolve(replace(base, method=m))
+            resolve(bases[m][0])
         require_optuna()
         check_out_folder(out)
         ray.check()
         out.mkdir(parents=True, exist_ok=True)
         storage = open_storage(out)  # once; a broken tune.db is named before any trial runs
+        for m, (cfg, _) in bases.items():  # every method's defaults are its first trial
+            enqueue_defaults(storage, cfg, m, a.synops, a.space)
         bin_once(base)
+        plain = {m: (cfg.as_dict(), fixed) for m, (cfg, fixed) in bases.items()}
         if ray.parallel:
             from .parallel import run_on_ray
-            tasks = [(w, (base.as_dict(), methods, str(out), a.trials, a.objective,
-                          a.synops, ray.cpus_per_run, w), f"worker {w}")
+            tasks = [(w, (plain, str(out), a.trials, a.objective, a.synops,
+                          ray.cpus_per_run, w, None, a.space), f"worker {w}")
                      for w in range(ray.workers)]
             run_on_ray(tune_task, tasks, ray.workers, ray.address, ray.cpus_per_run,
                        ray.gpus("cpu"))
         else:
-            tune_task(base.as_dict(), methods, str(out), a.trials, a.objective, a.synops,
-                      ray.cpus_per_run, storage=storage)
+            tune_task(plain, str(out), a.trials, a.objective, a.synops,
+                      ray.cpus_per_run, storage=storage, space=a.space)
         return write_outputs(out, base, methods, a.objective, a.synops, command, a.trials,
                              storage)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from lava_sast.atomic import check_writable, write_json_atomic
 from lava_sast.cli import add_runtime_args, positive_float, positive_int
-from lava_sast.datasets import DATASETS, DatasetError
+from lava_sast.datasets import DATASET_CHOICES, DatasetError
 from lava_sast.interrupt import run_guarded
 
 from .lava_runner import LavaRunError
@@ -26,7 +26,7 @@ def network_parser(prog: str, description: Optional[str],
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("network", help="NetX hdf5 (.net)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="digits",
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default="digits",
                    help="default %(default)s")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=["train", "test"], default="test",

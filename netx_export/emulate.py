@@ -5,10 +5,14 @@ Computes, for a batch of samples at once, exactly what Lava's ``fixed_pt``
 built with ``reset_interval = T`` and ``reset_offset = 1`` (see
 :mod:`netx_export.lava_runner`): per layer, integer synaptic sums with the
 weight exponent applied by arithmetic shift, current/voltage decay by
-sign-magnitude 12-bit shifts, 24-bit wrap of ``u``, clip of ``v``, spike when
-``v > vThMant << 6``, reset to zero.  With that reset schedule every layer
-starts each sample from zero state and sees its input at the same step
-index, so samples are independent and can be batched.
+sign-magnitude 12-bit shifts, 24-bit wrap of ``u``, the bias ``bias_mant << 6`` added
+to ``v``, clip of ``v``, spike when ``v > vThMant << 6``, reset to zero.  With that
+reset schedule every layer starts each sample from zero state and sees its input at
+the same step index, so feed-forward samples are independent and can be batched.
+A ``dense_rec`` layer's recurrent synapse delivers its spikes one step later, and at a
+sample's first step that is the previous sample's last step (Lava resets the neuron
+state, not the synapse's buffer): the emulator carries it over, in the order the
+samples are given (:func:`_emulate_chained`).
 ``python -m netx_export.verify`` checks this spike for spike against Lava.
 """
 from __future__ import annotations
@@ -74,16 +78,22 @@ class _LayerState:
         self.u = torch.zeros(batch, *layer.shape, dtype=torch.float64, device=device)
         self.v = torch.zeros_like(self.u)
         self.vth = float(layer.vth << 6)
-        self.bias = (torch.as_tensor(np.asarray(layer.bias), dtype=torch.float64)
-                     .reshape(layer.shape if layer.bias.size == np.prod(layer.shape)
-                              else (-1,) + (1,) * (len(layer.shape) - 1)).to(device) * 64
-                     if layer.bias is not None else 0)
+        # Lava's LIF adds bias_mant << 6 (NetX's bias_exp 6) to the voltage every step
+        self.bias = (torch.as_tensor(layer.bias, dtype=torch.float64, device=device) * 64
+                     if layer.bias is not None else None)
         # float32 sums of integers are exact below 2**24 on the CPU; otherwise, and on GPUs
         # (whose float32 convolutions may run in TF32), float64
         bound = float(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max())
+        if layer.recurrent:
+            bound += float(np.abs(layer.weight_rec).sum(1).max())
         exact32 = bound < 2 ** 24 and device.type == "cpu"
         self.dtype = torch.float32 if exact32 else torch.float64
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
+        # dense_rec: a second Lava Dense from the layer's own spikes, one step later
+        self.weight_rec = (torch.as_tensor(layer.weight_rec, dtype=self.dtype, device=device)
+                           if layer.recurrent else None)
+        self.prev = (torch.zeros(batch, layer.num_neurons, dtype=self.dtype, device=device)
+                     if layer.recurrent else None)
         self.scale = 2.0 ** layer.weight_exp
         self.i_factor = _decay_factor(layer.i_decay)
         self.v_factor = _decay_factor(layer.v_decay)
@@ -110,25 +120,33 @@ class _LayerState:
                            dilation=lay.dilation, groups=lay.groups)
         if self.wrap_acc:  # Lava's Conv wraps its output to signed 24 bit
             acc = torch.remainder(acc.double() + UV_MAX, 2 * UV_MAX) - UV_MAX
-        if lay.weight_exp < 0:  # an arithmetic shift right floors
-            acc = torch.floor(acc * self.scale)
-        elif lay.weight_exp > 0:
-            acc = acc * self.scale
-        return acc * 64
+        return self._exp(acc) * 64
+
+    def _exp(self, acc: torch.Tensor) -> torch.Tensor:
+        """A Lava Dense's weight exponent: ``acc << exp``, or ``acc >> -exp`` (flooring)."""
+        if self.layer.weight_exp < 0:  # an arithmetic shift right floors
+            return torch.floor(acc * self.scale)
+        if self.layer.weight_exp > 0:
+            return acc * self.scale
+        return acc
 
     def step(self, a: torch.Tensor) -> torch.Tensor:
         """One time step on input current ``a``; returns the spikes (bool).  The state is
         updated in place."""
+        if self.weight_rec is not None:  # the recurrent Dense's output, shifted on its own
+            a = a + self._exp(self.prev @ self.weight_rec.T) * 64
         u = _decay_(self.u, self.i_factor).add_(a)
         if self.wrap_u:
             u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
             u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
         v = _decay_(self.v, self.v_factor).add_(u)
-        if self.layer.bias is not None:
+        if self.bias is not None:
             v.add_(self.bias)
         v.clamp_(-UV_MAX + 1, UV_MAX - 1)
         spike = v > self.vth
         self.u, self.v = u, v.masked_fill_(spike, 0.0)
+        if self.prev is not None:
+            self.prev = spike.reshape(spike.shape[0], -1).to(self.dtype)
         return spike
 
 
@@ -139,6 +157,18 @@ def fan_out(layer: IntLayer, in_shape: tuple[int, ...]) -> torch.Tensor:
                             layer.padding, layer.dilation,
                             layer.weight.shape[0] // layer.groups)
     return dense_fan_out(in_shape, layer.weight.shape[0])
+
+
+def layer_synops(layer: IntLayer, fan: torch.Tensor, in_counts: torch.Tensor,
+                 out_counts: torch.Tensor) -> torch.Tensor:
+    """SynOps per sample of ``layer``: its input spike counts ``[N, ...]`` times their
+    fan-out ``fan`` (:func:`fan_out`) and, for a ``dense_rec`` layer, its own spike counts
+    ``[N, ...]`` times the recurrent fan-out (every neuron of the layer)."""
+    ops = synops_per_sample(in_counts, fan)
+    if layer.recurrent:
+        ops = ops + synops_per_sample(out_counts, dense_fan_out(
+            (layer.num_neurons,), layer.num_neurons).to(out_counts.device))
+    return ops
 
 
 def layer_input_shapes(net: IntNetwork) -> list[tuple[int, ...]]:
@@ -170,9 +200,11 @@ def emulate(net: IntNetwork, spikes: torch.Tensor, record_layers: bool = False,
         raise ValueError(f"{net.path}: input of shape {tuple(spikes.shape)} does not match "
                          f"the network input {shape} (expected [N, *{shape}, T])")
     device = torch.device(device) if device is not None else spikes.device
-    parts = [_emulate_batch(net, spikes[start:start + batch_size].to(device), shape,
-                            record_layers, device)
-             for start in range(0, spikes.shape[0], batch_size)]
+    parts, carry = [], None
+    for start in range(0, spikes.shape[0], batch_size):
+        part, carry = _emulate_chained(net, spikes[start:start + batch_size].to(device),
+                                       shape, record_layers, device, carry)
+        parts.append(part)
     return _concat(parts, record_layers)
 
 
@@ -183,9 +215,16 @@ def emulate_dataset(net: IntNetwork, data: Dataset, batch_size: int = 256,
     """``(emulation, labels)`` of every sample of ``data``, one batch unpacked at a time
     (a large split never sits in memory as floats)."""
     device = torch.device(device or "cpu")
-    parts, labels = [], []
+    parts, labels, carry = [], [], None
+    shape = input_shape_of(net)
     for x, y in batches(data, batch_size):
-        parts.append(emulate(net, x, batch_size=batch_size, device=device))
+        x = torch.as_tensor(x)
+        if int(np.prod(x.shape[1:-1])) != int(np.prod(shape)):
+            raise ValueError(f"{net.path}: input of shape {tuple(x.shape)} does not match "
+                             f"the network input {shape}")
+        part, carry = _emulate_chained(net, x.reshape(x.shape[0], *shape, x.shape[-1])
+                                       .to(device), shape, False, device, carry)
+        parts.append(part)
         labels.append(torch.as_tensor(y))
     if not parts:
         raise ValueError(f"{net.path}: no samples to emulate")
@@ -205,11 +244,77 @@ def _concat(parts: list[EmulationResult], record: bool) -> EmulationResult:
 TIME_BLOCK = 16
 
 
+Carry = Optional[list[Optional[torch.Tensor]]]
+
+
+def _emulate_chained(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
+                     record: bool, device: torch.device, carry: Carry
+                     ) -> tuple[EmulationResult, Carry]:
+    """``spikes`` streamed in order, as Lava runs them: each sample's recurrent layers
+    receive, at its first step, their own spikes of the previous sample's last step
+    (``carry``: those of the sample before this batch; ``None``: zero).  Samples are
+    emulated as a batch and the carries iterated to their fixed point, which is the
+    sequential result (after ``k`` rounds the first ``k`` samples are exact; it usually
+    takes two).  Returns the result and the carry for the next batch."""
+    rec = [layer.recurrent for layer in net.layers]
+    if not any(rec):
+        return _emulate_batch(net, spikes, shape, record, device)[0], None
+    n = spikes.shape[0]
+    if carry is None:
+        carry = _preroll(net, spikes.shape[-1], device)
+    first = [None if not r else (torch.zeros(1, layer.num_neurons, device=device)
+                                 if carry is None or carry[k] is None
+                                 else carry[k].to(device).reshape(1, -1))
+             for k, (layer, r) in enumerate(zip(net.layers, rec))]
+    now = [None if f is None else torch.cat([f, torch.zeros(n - 1, f.shape[1],
+                                                            device=device)])
+           for f in first]
+    for _ in range(n + 1):
+        result, last = _emulate_batch(net, spikes, shape, record, device, now)
+        after = [None if f is None else torch.cat([f, l[:-1].to(f.dtype)])
+                 for f, l in zip(first, last)]
+        if all(a is None or torch.equal(a, b) for a, b in zip(after, now)):
+            return result, [None if l is None else l[-1:].clone() for l in last]
+        now = after
+    raise AssertionError("recurrent carries did not settle")  # cannot happen: see above
+
+
+def _preroll(net: IntNetwork, steps: int, device: torch.device) -> Carry:
+    """Each recurrent layer's spikes at the step before its first sample, as Lava runs
+    the stream: NetX's layer ``k`` (0-based) first resets at Lava step ``k + 2`` (reset
+    offset 1, one more per layer) and runs from step 1 before that, on its bias and the
+    previous layer's spikes of the step before, resetting whenever the step is ``k + 2``
+    modulo ``steps``.  Those spikes are wiped from every state but the recurrent synapse's
+    buffer, which delivers them at the first step of sample 0."""
+    states = [_LayerState(layer, 1, in_shape, device)
+              for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
+    shapes = [(1, *in_shape) for in_shape in layer_input_shapes(net)]
+    previous: list[torch.Tensor] = [torch.zeros(1, *st.layer.shape, device=device)
+                                    for st in states]  # each layer's spikes at t - 1
+    for t in range(1, len(states) + 1):
+        now = []
+        for k, st in enumerate(states):
+            if t > k + 1:  # this layer's pre-roll is over
+                now.append(previous[k])
+                continue
+            if t % steps == (k + 2) % steps:
+                st.u.zero_()
+                st.v.zero_()
+            x = (previous[k - 1].reshape(shapes[k]) if k else torch.zeros(shapes[0], device=device))
+            now.append(st.step(st.synaptic_input(x)).to(torch.float32))
+        previous = now
+    return [None if st.prev is None else st.prev.float() for st in states]
+
+
 def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
-                   record: bool, device: torch.device) -> EmulationResult:
+                   record: bool, device: torch.device, carry: Carry = None
+                   ) -> tuple[EmulationResult, list[Optional[torch.Tensor]]]:
     n, steps = spikes.shape[0], spikes.shape[-1]
     states = [_LayerState(layer, n, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
+    for k, st in enumerate(states):
+        if st.prev is not None and carry is not None and carry[k] is not None:
+            st.prev = carry[k].to(st.dtype)
     first = states[0]
     # counts in float32 (exact below 2**24 steps): the spikes are converted once, for the
     # next layer's sum and the count alike
@@ -235,7 +340,9 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
     # SynOps: every input spike costs its fan-out, so count spikes first, multiply once
     spike_sums = [c.to(torch.int64) for c in spike_sums]
     in_counts = [spikes.sum(-1)] + spike_sums[:-1]
-    synops = torch.stack([synops_per_sample(c, st.fan_out)
-                          for c, st in zip(in_counts, states)], dim=1)
+    synops = torch.stack([layer_synops(st.layer, st.fan_out, c, o)
+                          for c, o, st in zip(in_counts, spike_sums, states)], dim=1)
     layer_spikes = [torch.stack(tr, dim=-1).cpu() for tr in traces] if record else None
-    return EmulationResult(spike_sums[-1].reshape(n, -1).cpu(), synops.cpu(), layer_spikes)
+    last = [None if st.prev is None else st.prev.float() for st in states]
+    return (EmulationResult(spike_sums[-1].reshape(n, -1).cpu(), synops.cpu(), layer_spikes),
+            last)

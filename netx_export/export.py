@@ -17,6 +17,7 @@ import torch
 
 from lava_sast.atomic import check_writable
 from lava_sast.checkpoint import load_network
+from lava_sast.layers import kind_of
 from lava_sast.models import SastNetwork
 
 from lava_sast.quantize import quantize_decay, quantize_weight
@@ -60,13 +61,21 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
     info = []
     with torch.no_grad():
         for i, b in enumerate(q.weighted_blocks()):
-            hook = b.synapse.pre_hook_fx
-            used = hook(b.synapse.weight) if hook is not None else b.synapse.weight
+            # the layer's synapses (a recurrent layer's two) share one grid, as NetX
+            # gives them one exponent
+            syns = kind_of(b).synapses(b)
+            used_each = [s.pre_hook_fx(s.weight) if s.pre_hook_fx is not None else s.weight
+                         for s in syns]
+            used = torch.cat([u.reshape(-1) for u in used_each])
             n = b.neuron
             w, shift = quantize_weight(used, weight_bits, _min_shift(n, full_range))
             scale = 2 ** max(-shift, 0)  # the layer's weights and threshold both x scale
-            b.synapse.weight.copy_(w * scale + 0.0)  # + 0.0: no negative zeros in the file
-            b.synapse.pre_hook_fx = _grid_hook
+            start = 0
+            for s, u in zip(syns, used_each):
+                part = w[start:start + u.numel()].reshape(u.shape)
+                start += u.numel()
+                s.weight.copy_(part * scale + 0.0)  # + 0.0: no negative zeros in the file
+                s.pre_hook_fx = _grid_hook
             n._threshold = n._threshold * scale
             if getattr(b, "bias", None) is not None:  # on the hdf5 grid, scaled as the weights
                 b.bias.copy_(torch.round(b.bias * 64) / 64 * scale)

@@ -52,6 +52,8 @@ def graph_from_netx(path: str | Path) -> Any:
                  "current_decay": g.i_decay / 4096, "voltage_decay": g.v_decay / 4096}
         if g.bias is not None:
             layer["bias"] = np.asarray(g.bias, np.float64).reshape(-1) / 64
+        if g.weight_rec is not None:  # dense_rec: NIR's recurrent Linear edge
+            layer["weight_rec"] = np.asarray(g.weight_rec, np.float64) / 64
         if g.kind == "conv":
             layer.update(stride=list(g.stride), padding=list(g.padding),
                          dilation=list(g.dilation), groups=g.groups)

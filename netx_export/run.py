@@ -13,23 +13,25 @@ import numpy as np
 import torch
 
 from lava_sast.device import resolve_device
-from lava_sast.synops import synops_per_sample
-
 from .cli import finish, network_parser
 from .data_input import binning_for, load_checked, load_inputs
-from .emulate import emulate_dataset, fan_out, layer_input_shapes
+from .emulate import emulate_dataset, fan_out, layer_input_shapes, layer_synops
 from .lava_runner import run_lava
 from .netx_model import IntNetwork, load_int_network
 
 
 def synops_from_spikes(net: IntNetwork, inputs: torch.Tensor,
                        layer_spikes: list[np.ndarray]) -> np.ndarray:
-    """Mean SynOps per layer: each layer's input spikes times their fan-out."""
+    """Mean SynOps per layer: each layer's input spikes times their fan-out (and a
+    recurrent layer's own spikes times its recurrent fan-out)."""
+    def counts(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x.reshape(x.shape[0], -1, x.shape[-1]).sum(-1))
+
     layer_inputs = [inputs.numpy().astype(bool)] + list(layer_spikes[:-1])
     return np.array([
-        float(synops_per_sample(torch.from_numpy(x.reshape(x.shape[0], -1, x.shape[-1])
-                                                 .sum(-1)), fan_out(layer, in_shape)).mean())
-        for layer, x, in_shape in zip(net.layers, layer_inputs, layer_input_shapes(net))])
+        float(layer_synops(layer, fan_out(layer, in_shape), counts(x), counts(out)).mean())
+        for layer, x, out, in_shape in zip(net.layers, layer_inputs, layer_spikes,
+                                           layer_input_shapes(net))])
 
 
 def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: str,

@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from lava_sast.presets import load_preset
+
 from lava_sast import train as train_cli
 from lava_sast.cli import config_from_args, training_parser
 from lava_sast.config import resolved
@@ -22,10 +24,10 @@ def _run_config(argv):
     return resolved(cfg)
 
 
-def _printed_help() -> str:
+def _printed_help(flag: str = "--help") -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
-        train_cli.main(["--help"])
+        train_cli.main([flag])
     return buf.getvalue()
 
 
@@ -64,7 +66,7 @@ def test_every_constant_default_in_help_is_the_one_a_run_uses():
 
 
 def test_the_table_of_defaults_is_what_each_method_and_net_family_run_uses():
-    text = _printed_help()
+    text = _printed_help("--defaults")  # the table --help points to
     table = text[text.index("defaults by method and net family"):]
     entries = re.findall(r"^  (\S+) on (\w+) nets[^:]*:\n((?:    .*\n)+)", table, re.M)
     assert len(entries) == len(METHOD_NAMES) * 2
@@ -93,5 +95,8 @@ def test_a_run_ending_inside_the_slope_warmup_says_so(tmp_path, capsys):
 def test_config_takes_a_preset_name():
     cfg = _run_config(["--method", "slayer-sam", "--config", "dense-nmnist",
                        "--dataset", "shapes"])
-    assert cfg.rho == 0.196 and cfg.threshold == 1.54  # the preset, on a conv net
+    preset = load_preset("dense-nmnist")["methods"]["slayer-sam"]
+    assert (cfg.rho, cfg.threshold) == (preset["rho"], preset["threshold"])  # on a conv net
+    assert (cfg.rho, cfg.threshold) != tuple(load_preset("conv-nmnist")["methods"]
+                                             ["slayer-sam"][k] for k in ("rho", "threshold"))
     assert config_from_args  # the CLI builds configs in one place

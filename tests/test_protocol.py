@@ -139,15 +139,62 @@ def _pooled(accs: dict[str, list[float]], n: int = 100) -> dict[str, list[dict]]
 def test_sign_check_reports_whether_each_significant_difference_held():
     from lava_sast.crossval import sign_check, sign_table
     main = compare(_pooled({"a": [0.9, 0.91, 0.92, 0.9, 0.93], "b": [0.5, 0.52, 0.49, 0.51, 0.5]}))
-    assert {c["verdict"] for c in main["pairs"]["a vs b"].values()} == {"better"}
+    # INT8 is the primary endpoint: only it has a verdict, the other modes are secondary
+    assert {m: c["verdict"] for m, c in main["pairs"]["a vs b"].items()} == {
+        "hard": "secondary", "int8": "better"}
     same = compare(_pooled({"a": [0.8] * 5, "b": [0.6, 0.61, 0.62, 0.6, 0.6]}))
     flipped = compare(_pooled({"a": [0.6, 0.61, 0.6, 0.6, 0.6], "b": [0.7] * 5}))
     # equal differences in every fold are untestable, never "better"
     flat = compare(_pooled({"a": [0.8, 0.7, 0.9], "b": [0.78, 0.68, 0.88]}))["pairs"]["a vs b"]
-    assert {(c["verdict"], math.isnan(c["p"])) for c in flat.values()} == {("unresolved", True)}
-    assert [r["held"] for r in sign_check(main, same)] == [True, True]
+    assert (flat["int8"]["verdict"], math.isnan(flat["int8"]["p"])) == ("unresolved", True)
+    assert [r["held"] for r in sign_check(main, same)] == [True]
     rows = sign_check(main, flipped)
-    assert [r["held"] for r in rows] == [False, False]
+    assert [r["held"] for r in rows] == [False]
     assert "**no**" in sign_table(rows)
     assert not sign_check(main, compare(_pooled({"c": [0.5] * 5, "d": [0.5] * 5})))[0]["held"]
     assert "no significant difference" in sign_table(sign_check(same, same)[:0])
+
+
+def test_holm_runs_over_the_int8_pairs_only_and_intervals_agree_with_their_p():
+    rng = np.random.default_rng(0)
+    accs = {name: list(np.clip(base + rng.normal(0, 0.03, 5), 0, 1))
+            for name, base in (("a", 0.8), ("b", 0.77), ("c", 0.7), ("d", 0.79))}
+    cv = compare(_pooled(accs))
+    primary = [cell["int8"] for cell in cv["pairs"].values()]
+    assert len(primary) == 6  # one per pair of rows, not one per pair and mode
+    assert [c["p_holm"] for c in primary] == pytest.approx(holm([c["p"] for c in primary]))
+    for cell in cv["pairs"].values():
+        assert math.isnan(cell["hard"]["p_holm"]) and cell["hard"]["verdict"] == "secondary"
+        for c in cell.values():  # an unadjusted interval excludes 0 exactly when p < 0.05
+            lo, hi = c["ci95"]
+            assert (lo > 0 or hi < 0) == (c["p"] < 0.05)
+
+
+def test_the_corrected_t_uses_the_runs_true_test_over_train_ratio():
+    from lava_sast.crossval import pool_folds, test_over_train
+    reports = [{"config": {"folds": 5, "seed": 0, "fold": f}, "test_labels": [0] * 120,
+                "hard_predictions": [0] * 120, "test_samples": 120, "trained_samples": 384,
+                "hist_range": [0, 1], "hard_voltage_hist": [1]} for f in range(5)]
+    pooled = pool_folds(reports)
+    assert pooled["test_over_train"] == pytest.approx(0.3125)
+    assert test_over_train([pooled]) == pytest.approx(0.3125)
+    old = {k: v for k, v in pooled.items() if k != "test_over_train"}
+    assert test_over_train([old]) == pytest.approx(0.25)  # older reports: 1 / (K - 1)
+    rows = _pooled({"a": [0.9, 0.91, 0.92, 0.9, 0.93], "b": [0.5, 0.52, 0.49, 0.51, 0.5]})
+    for reps in rows.values():
+        reps[0]["test_over_train"] = 0.5
+    cell = compare(rows)["pairs"]["a vs b"]["int8"]
+    d = np.array([40, 39, 43, 39, 43], float)
+    se = math.sqrt((1 / 5 + 0.5) * d.var(ddof=1))
+    assert cell["test_over_train"] == 0.5
+    assert cell["ci95"][1] - cell["diff"] == pytest.approx(2.7764451 * se, rel=1e-5)
+
+
+def test_each_seed_of_a_cross_validated_study_gets_its_own_fold_partition(tmp_path):
+    from lava_sast.study_plan import StudyOptions, plan_runs
+    base = TrainConfig(dataset="digits", folds=3, fold_seed=7, out=str(tmp_path))
+    own = plan_runs(StudyOptions(out=tmp_path, base=base, methods=("slayer",), seeds=(0, 1, 2)))
+    assert {r.seed: r.config.fold_seed for r in own} == {0: 7, 1: 8, 2: 9}
+    shared = plan_runs(StudyOptions(out=tmp_path, base=base, methods=("slayer",),
+                                    seeds=(0, 1, 2), partition="shared"))
+    assert {r.config.fold_seed for r in shared} == {7}

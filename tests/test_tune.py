@@ -109,3 +109,54 @@ def test_the_search_space_keeps_the_warmup_inside_half_the_epoch_cap():
         for _ in range(30):
             drawn = get_method("sast").search_space(study.ask(), epochs)
             assert drawn["beta_warmup"] <= epochs // 2
+
+
+@pytest.mark.parametrize("family", ["dense", "conv"])
+@pytest.mark.parametrize("method", ["surrogate", "sast", "slayer", "slayer-sam"])
+def test_every_methods_defaults_are_a_point_of_its_search_space(method, family):
+    import optuna
+    from lava_sast.config import resolve
+    from lava_sast.config import TrainConfig
+    from lava_sast.methods import get_method
+    cfg = resolve(TrainConfig(dataset="nmnist", arch=family, method=method, epochs=12))
+    params = get_method(method).trial_params(cfg, 12)
+    drawn = get_method(method).search_space(optuna.trial.FixedTrial(params), 12)
+    assert all(getattr(cfg, k) == v for k, v in drawn.items())
+    sam = get_method(method).trial_params(cfg, 12, "sam")
+    assert set(sam) == ({"rho", "sam", "sam_ascent"} if get_method(method).uses_sam else set())
+
+
+def test_each_methods_defaults_are_its_first_trial_and_its_spread_is_recorded(tmp_path):
+    out = tmp_path / "tune"
+    assert tune_main(["--methods", "surrogate", "slayer", "--trials", "2", "--epochs", "1",
+                      "--train-samples", "200", "--objective", "hard", "--no-hardware-eval",
+                      "--out", str(out), "--quiet"]) == 0
+    import csv
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    first = {r["method"]: r for r in rows if r["number"] == "0"}
+    assert {m: r["defaults"] for m, r in first.items()} == {"surrogate": "True",
+                                                           "slayer": "True"}
+    assert all(r["defaults"] == "False" for r in rows if r["number"] != "0")
+    assert json.loads(first["slayer"]["params"])["lr"] == 1e-3  # lava-dl's recipe
+    spread = json.loads((out / "best.json").read_text())["spread"]
+    assert set(spread) == {"surrogate", "slayer"}
+    assert spread["slayer"]["complete"] + spread["slayer"]["pruned"] == 2
+    assert spread["slayer"]["min"] <= spread["slayer"]["median"] <= spread["slayer"]["max"]
+
+
+def test_the_sam_space_tunes_only_sams_options_over_the_surrogates_settings(tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"methods": {"surrogate": {
+        "beta": 2.5, "lr": 0.002, "threshold": 1.1, "loss": "ce", "logit_scale": 8.0,
+        "beta_warmup": 0, "init_rate": 0.0, "qat_bits": 0, "lr_per_slope": True}}}))
+    out = tmp_path / "tune"
+    assert tune_main(["--methods", "sast", "--trials", "2", "--epochs", "1", "--space", "sam",
+                      "--config", str(base), "--train-samples", "200", "--objective", "hard",
+                      "--no-hardware-eval", "--out", str(out), "--quiet"]) == 0
+    import csv
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert all(set(json.loads(r["params"])) == {"rho", "sam", "sam_ascent"} for r in rows)
+    settings = json.loads((out / "best.json").read_text())["methods"]["sast"]
+    assert settings["beta"] == 2.5 and settings["lr"] == 0.002 and "rho" in settings
+    reports = [json.loads(p.read_text()) for p in out.glob("sast/trial_*/report.json")]
+    assert reports and all(r["config"]["beta"] == 2.5 for r in reports)

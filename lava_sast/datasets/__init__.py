@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from torch.utils.data import DataLoader, Dataset
 
+from ..defaults import FAMILY_DEFAULTS
 from .binning import BinnedDataset, BinningSpec, bin_dataset
 from .errors import DatasetError
 from .splits import (TUNING_BLOCK_SEED, fold_indices, stratified_indices,
@@ -22,7 +23,15 @@ DEFAULT_DATASET = "digits"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset needs: how to open a split and how to bin it."""
+    """What a dataset needs: how to open a split and how to bin it, and which default net
+    and defaults it takes.
+
+    ``family`` (``'dense'`` or ``'conv'``) picks the default network and the net family's
+    defaults.  ``tuned_presets``: whether the method defaults of that family load their
+    tuned preset (``lava_sast/presets``, tuned on N-MNIST).  The built-in datasets do; a
+    dataset you register does not unless it says so, so it never inherits settings tuned
+    on other data silently (``python -m lava_sast.train --defaults`` prints both tables).
+    """
 
     open_split: Callable[[Optional[str], bool], Dataset]
     sensor_size: tuple[int, int, int]
@@ -33,6 +42,8 @@ class DatasetInfo:
     needs_data_dir: bool = False
     #: kind of default network: ``'dense'`` or ``'conv'`` (spatial input)
     family: str = "dense"
+    #: the family's tuned presets are this dataset's defaults (see the class docstring)
+    tuned_presets: bool = False
 
 
 def _open_digits(_data_dir: Optional[str], train: bool) -> Dataset:
@@ -55,15 +66,40 @@ def _open_shapes(_data_dir: Optional[str], train: bool) -> Dataset:
     return MovingShapes(train=train)
 
 
+#: Every dataset by name: the built-in ones, then what :func:`register_dataset` adds.  The
+#: built-in ones take the presets tuned on N-MNIST (the main job's defaults).
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo(_open_digits, (18, 18, 2), 10, bin_us=10_000, n_bins=30),
+    "digits": DatasetInfo(_open_digits, (18, 18, 2), 10, bin_us=10_000, n_bins=30,
+                          tuned_presets=True),
     "nmnist": DatasetInfo(_open_nmnist, (34, 34, 2), 10, bin_us=10_000, n_bins=30,
-                          needs_data_dir=True),
+                          needs_data_dir=True, tuned_presets=True),
     "dvsgesture": DatasetInfo(_open_dvsgesture, (128, 128, 2), 11, bin_us=50_000,
-                              n_bins=30, downsample=4, needs_data_dir=True, family="conv"),
+                              n_bins=30, downsample=4, needs_data_dir=True, family="conv",
+                              tuned_presets=True),
     "shapes": DatasetInfo(_open_shapes, (32, 32, 2), 6, bin_us=10_000, n_bins=30,
-                          family="conv"),
+                          family="conv", tuned_presets=True),
 }
+
+
+class RegisteredNames:
+    """The names in :data:`DATASETS` as they are *now*: an argparse ``choices`` that sees
+    every :func:`register_dataset`, made before or after the parser was built."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in DATASETS
+
+    def __iter__(self):
+        return iter(sorted(DATASETS))
+
+    def __len__(self) -> int:
+        return len(DATASETS)
+
+    def __repr__(self) -> str:
+        return repr(sorted(DATASETS))
+
+
+#: ``choices=`` of every command's ``--dataset``.
+DATASET_CHOICES = RegisteredNames()
 
 _MEMORY: dict[tuple, BinnedDataset] = {}
 
@@ -149,12 +185,28 @@ def network_family(name: str) -> str:
     return DATASETS[name].family
 
 
+def takes_presets(name: str) -> bool:
+    """Whether dataset ``name``'s defaults load its net family's tuned presets."""
+    return name in DATASETS and DATASETS[name].tuned_presets
+
+
 def register_dataset(name: str, info: DatasetInfo) -> None:
-    """Make another dataset available to :func:`load_dataset` and the CLIs."""
+    """Make another dataset available to :func:`load_dataset` and to every command's
+    ``--dataset`` (choices are read when the command line is parsed).  ``info.family``
+    picks its default net; it takes the tuned presets only with ``info.tuned_presets``.
+    A bad name, info or family raises :class:`DatasetError` naming it."""
+    if not isinstance(name, str) or not name or name != name.strip() or name.startswith("-"):
+        raise DatasetError(f"register_dataset: bad dataset name {name!r}")
+    if not isinstance(info, DatasetInfo):
+        raise DatasetError(f"register_dataset({name!r}): info must be a DatasetInfo, got "
+                           f"{type(info).__name__}")
+    if info.family not in FAMILY_DEFAULTS:
+        raise DatasetError(f"register_dataset({name!r}): family {info.family!r} is not one "
+                           f"of {sorted(FAMILY_DEFAULTS)}")
     DATASETS[name] = info
 
 
 __all__ = ["batches", "BinnedDataset", "BinningSpec", "DatasetError", "DatasetInfo", "default_binning",
-           "DATASETS", "DEFAULT_DATASET", "load_dataset", "network_family",
-           "register_dataset", "bin_dataset", "fold_indices", "stratified_indices",
+           "DATASETS", "DATASET_CHOICES", "DEFAULT_DATASET", "load_dataset",
+           "network_family", "register_dataset", "takes_presets", "bin_dataset", "fold_indices", "stratified_indices",
            "train_val_indices"]
