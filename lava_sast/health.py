@@ -36,8 +36,8 @@ RUNAWAY_MEAN, RUNAWAY_STD = -5.0, 8.0
 #: converged dense net keeps about 1e-3 of it after 20 epochs; a start that fails drops
 #: to 1e-5 within one epoch).
 VANISHED = 1e-4
-#: Samples in the probe batch.
-PROBE_SAMPLES = 64
+#: Samples in the probe batch, and the seed that draws it.
+PROBE_SAMPLES, PROBE_SEED = 64, 12345
 
 
 def layer_health(model: Any, x: torch.Tensor, y: torch.Tensor,
@@ -69,7 +69,7 @@ def layer_health(model: Any, x: torch.Tensor, y: torch.Tensor,
             theta = float(n.threshold)
             last = n.last_voltage
             v = last.reshape(last.shape[0], -1, last.shape[-1])
-            above = (v > theta).float()  # [N, neurons, T]
+            above = (v >= theta).float()  # [N, neurons, T]; SLAYER spikes at >=
             per_neuron = above.mean(dim=(0, 2))
             grad = b.synapse.weight.grad
             rows.append({
@@ -92,9 +92,11 @@ def layer_health(model: Any, x: torch.Tensor, y: torch.Tensor,
 
 
 def probe_batch(dataset: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first :data:`PROBE_SAMPLES` samples of ``dataset`` in order (the same at every
-    epoch and on resume; draws no random numbers)."""
-    x, y = dataset[np.arange(min(PROBE_SAMPLES, len(dataset)))]
+    """A class-stratified batch of :data:`PROBE_SAMPLES` samples of ``dataset``, drawn
+    with its own fixed seed (the same at every epoch and on resume; the run's random
+    numbers are not touched)."""
+    from .datasets import stratified_indices
+    x, y = dataset[stratified_indices(dataset.labels, PROBE_SAMPLES, PROBE_SEED)]
     return x.to(device), torch.as_tensor(y).to(device)
 
 
@@ -157,9 +159,9 @@ def warning_line(epoch: int, problems: Sequence[str], hint: str) -> str:
 
 def layer_names(model: Any) -> list[str]:
     """``"layer i (kind out)"`` for each weighted layer (any kind with an ``out``: conv,
-    dense, dense_rec), as the arch list names it."""
-    weighted = [layer for layer in model.arch if "out" in layer]
-    return [f"layer {i} ({layer['type']} {layer['out']})" for i, layer in enumerate(weighted)]
+    dense, dense_rec), ``i`` its position in the arch list."""
+    return [f"layer {i} ({layer['type']} {layer['out']})"
+            for i, layer in enumerate(model.arch) if "out" in layer]
 
 
 def plot(start: Optional[Sequence[dict]], history: Sequence[dict], path: Path,

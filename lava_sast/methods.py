@@ -213,41 +213,52 @@ class Method:
                                                       ) == "adaptive",
                 "sam_ascent": trial.suggest_categorical("sam_ascent", ["same", "independent"])}
 
-    def trial_params(self, cfg: Any, epochs: int, space: str = "all") -> dict[str, Any]:
-        """The Optuna parameters under which :meth:`search_space` draws exactly the
-        settings of the resolved ``cfg`` (for enqueuing a method's defaults as its first
-        trial); checked by drawing them back."""
+    def trial_params(self, cfg: Any, epochs: int, space: str = "all"
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The Optuna parameters under which :meth:`search_space` draws the settings of
+        the resolved ``cfg`` (for enqueuing a method's defaults as its first trial), each
+        number clipped into its range (a warm-up longer than half a short epoch cap), and
+        the settings so clipped (``{name: default}``); checked by drawing them back."""
         import optuna
 
         class Record:  # answers every suggestion from cfg, naming it as the space does
             def __init__(self) -> None:
                 self.params: dict[str, Any] = {}
+                self.clipped: dict[str, Any] = {}
 
-            def _take(self, name: str, value: Any) -> Any:
-                self.params[name] = value
-                return value
+            def _number(self, name: str, value: Any, low: Any, high: Any) -> Any:
+                inside = min(max(value, low), high)
+                if inside != value:
+                    self.clipped[name] = value
+                self.params[name] = inside
+                return inside
 
-            def suggest_float(self, name: str, *_a: Any, **_k: Any) -> float:
-                return self._take(name, float(getattr(cfg, name)))
+            def suggest_float(self, name: str, low: float, high: float, **_k: Any) -> float:
+                return self._number(name, float(getattr(cfg, name)), low, high)
 
-            def suggest_int(self, name: str, *_a: Any, **_k: Any) -> int:
-                return self._take(name, int(getattr(cfg, name)))
+            def suggest_int(self, name: str, low: int, high: int, **_k: Any) -> int:
+                return self._number(name, int(getattr(cfg, name)), low, high)
 
             def suggest_categorical(self, name: str, choices: Any) -> Any:
                 value = {"qat_bits": lambda: {0: "none", 8: "8", 4: "4"}[cfg.qat_bits],
                          "sam": lambda: "adaptive" if cfg.adaptive else "standard",
                          "calibrate": lambda: bool(cfg.init_rate)}.get(
                     name, lambda: getattr(cfg, name))()
-                return self._take(name, value)
+                if value not in choices:
+                    raise ValueError(f"{cfg.method}: the defaults' {name} ({value!r}) is "
+                                     f"not among the search space's {list(choices)}")
+                self.params[name] = value
+                return value
 
         record = Record()
         self.search_space(record, epochs, space)
         drawn = self.search_space(optuna.trial.FixedTrial(record.params), epochs, space)
-        differ = [k for k, v in drawn.items() if getattr(cfg, k) != v]
+        differ = [k for k, v in drawn.items() if getattr(cfg, k) != v
+                  and k not in record.clipped]
         if differ:
             raise ValueError(f"{self.name}: the defaults' {differ[0]} "
                              f"({getattr(cfg, differ[0])!r}) is not in the search space")
-        return record.params
+        return record.params, record.clipped
 
     def own_search_space(self, trial: Any, epochs: int) -> dict[str, Any]:
         """The surrogate forward's own options: slope, warm-up (at most half the epoch

@@ -441,8 +441,8 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent,
                             cfg.clip_grad, cfg.quiet)
         scheduler.step()
-        stats["health"] = watch.measure(epoch)
         epoch_seconds.append(time.perf_counter() - start)
+        stats["health"] = watch.measure(epoch)  # not part of the epoch's time
         if val_set is not None:
             stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
         candidate = epoch > method.warmup_epochs(cfg)

@@ -37,7 +37,7 @@ from netx_export.hardware_eval import hardware_metrics
 from .atomic import check_out_folder, write_json_atomic, write_text_atomic
 from .cli import (USER_ERRORS, add_parallel_args, config_from_args, given_options,
                   positive_int, ray_options, training_parser)
-from .config import TrainConfig, read_settings, resolve
+from .config import DEFAULTED, TrainConfig, read_settings, resolve
 from .interrupt import run_guarded
 from .methods import SPACES, canonical_name, get_method
 from .parallel import RayOptions
@@ -158,8 +158,9 @@ def enqueue_defaults(storage: Any, base: TrainConfig, method: str, synops: bool,
     if study.get_trials(deepcopy=False):
         return False
     cfg = resolve(replace(base, method=method))
-    study.enqueue_trial(get_method(method).trial_params(cfg, base.epochs, space),
-                        user_attrs={"defaults": True})
+    params, clipped = get_method(method).trial_params(cfg, base.epochs, space)
+    study.enqueue_trial(params, user_attrs={"defaults": True, "defaults_clipped": clipped},
+                        skip_if_exists=True)
     return True
 
 
@@ -208,8 +209,17 @@ def method_bases(base: TrainConfig, methods: Sequence[str],
         if over is None and m == "sast":
             over = settings.get("surrogate")
         over = {k: v for k, v in (over or {}).items() if k not in given}
-        bases[m] = (replace(base, method=m, **over),
-                    {k: v for k, v in over.items() if k != "tuned_on"})
+        record = over.pop("tuned_on", None)
+        if record is not None and any(record.get(k) != v for k, v in tuned_on(base).items()
+                                      if k in record):
+            raise ValueError(f"--config: {m}'s settings were tuned on other samples "
+                             f"({record}) than this tuning draws on ({tuned_on(base)})")
+        cfg = replace(base, method=m, **over)
+        # what every trial trains with besides the drawn settings: the file's and the
+        # command line's (recorded in best.json beside the drawn ones)
+        fixed = {**over, **{k: getattr(cfg, k) for k in sorted(given & DEFAULTED)
+                            if getattr(cfg, k) is not None}}
+        bases[m] = (cfg, fixed)
     return bases
 
 
@@ -417,7 +427,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = read_settings(a.config) if a.config else {}
     except ValueError as exc:
         p.error(str(exc))
-    bases = method_bases(base, methods, settings, given)
+    try:
+        bases = method_bases(base, methods, settings, given)
+    except ValueError as exc:
+        p.error(str(exc))
 
     def run() -> dict[str, Any]:
         for m in methods:

@@ -119,11 +119,14 @@ def test_every_methods_defaults_are_a_point_of_its_search_space(method, family):
     from lava_sast.config import TrainConfig
     from lava_sast.methods import get_method
     cfg = resolve(TrainConfig(dataset="nmnist", arch=family, method=method, epochs=12))
-    params = get_method(method).trial_params(cfg, 12)
+    params, clipped = get_method(method).trial_params(cfg, 12)
     drawn = get_method(method).search_space(optuna.trial.FixedTrial(params), 12)
-    assert all(getattr(cfg, k) == v for k, v in drawn.items())
-    sam = get_method(method).trial_params(cfg, 12, "sam")
+    assert all(getattr(cfg, k) == v for k, v in drawn.items()) and not clipped
+    sam, _ = get_method(method).trial_params(cfg, 12, "sam")
     assert set(sam) == ({"rho", "sam", "sam_ascent"} if get_method(method).uses_sam else set())
+    if cfg.beta_warmup:  # a warm-up longer than half the epoch cap is clipped into it
+        short, clipped = get_method(method).trial_params(cfg, 2)
+        assert short["beta_warmup"] == 1 and clipped == {"beta_warmup": cfg.beta_warmup}
 
 
 def test_each_methods_defaults_are_its_first_trial_and_its_spread_is_recorded(tmp_path):
