@@ -21,7 +21,7 @@ are constants here; a neuron whose decays are trained uses the reference loop.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional, Any
 
 import torch
 
@@ -93,34 +93,27 @@ def surrogate_cuba_reference(x: torch.Tensor, keep_u: torch.Tensor, keep_v: torc
                              theta: float, beta: float, detach_reset: bool = False
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """The same dynamics with autograd through every step (decays may be trained)."""
-    u = torch.zeros_like(x[..., 0])
-    w = torch.zeros_like(u)
-    spikes, volts = [], []
-    for t in range(x.shape[-1]):
-        u = keep_u * u + x[..., t]
-        v = keep_v * w + u
-        s = torch.sigmoid(beta * (v - theta))
-        volts.append(v)
-        spikes.append(s)
-        w = v * (1 - (s.detach() if detach_reset else s))
-    return torch.stack(spikes, dim=-1), torch.stack(volts, dim=-1)
+    return surrogate_cuba_recurrent(x, None, keep_u, keep_v, theta, beta, detach_reset)
 
 
-def surrogate_cuba_recurrent(z: torch.Tensor, w_rec: torch.Tensor, keep_u: torch.Tensor,
+def surrogate_cuba_recurrent(z: torch.Tensor, w_rec: Optional[torch.Tensor],
+                             keep_u: torch.Tensor,
                              keep_v: torch.Tensor, theta: float, beta: float,
                              detach_reset: bool = False
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """The same dynamics for a recurrent dense layer: input ``z`` ``[batch, neurons, time]``
     plus the layer's own smooth spikes of the step before through ``w_rec`` ``[neurons,
-    neurons]`` (Lava's recurrent synapse delivers one step later).  Autograd through every
-    step: the recurrence couples the neurons, so the hand-written loop above does not
-    apply."""
+    neurons]`` (Lava's recurrent synapse delivers one step later; ``None``: no recurrence).
+    Autograd through every step: the recurrence couples the neurons, so the hand-written
+    loop above does not apply."""
     u = torch.zeros_like(z[..., 0])
     w = torch.zeros_like(u)
     s = torch.zeros_like(u)
     spikes, volts = [], []
     for t in range(z.shape[-1]):
-        u = keep_u * u + z[..., t] + s @ w_rec.T
+        u = keep_u * u + z[..., t]
+        if w_rec is not None:
+            u = u + s @ w_rec.T
         v = keep_v * w + u
         s = torch.sigmoid(beta * (v - theta))
         volts.append(v)
