@@ -210,8 +210,8 @@ def method_bases(base: TrainConfig, methods: Sequence[str],
             over = settings.get("surrogate")
         over = {k: v for k, v in (over or {}).items() if k not in given}
         record = over.pop("tuned_on", None)
-        if record is not None and any(record.get(k) != v for k, v in tuned_on(base).items()
-                                      if k in record):
+        if (record is not None and record.get("dataset") == base.dataset
+                and any(record.get(k) != v for k, v in tuned_on(base).items() if k in record)):
             raise ValueError(f"--config: {m}'s settings were tuned on other samples "
                              f"({record}) than this tuning draws on ({tuned_on(base)})")
         cfg = replace(base, method=m, **over)
