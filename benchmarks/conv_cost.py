@@ -83,7 +83,7 @@ def make_step(variant: str) -> Callable[[torch.Tensor, torch.Tensor], None]:
     else:
         cfg = config(variant)
         method = get_method(variant)
-        model = build_model(cfg, IN_SHAPE, CLASSES)
+        model = build_model(cfg, method, IN_SHAPE, CLASSES)
         opt = method.optimizer(model, cfg)
         loss_fx = make_loss(cfg)
         method.start_epoch(model, cfg, cfg.beta_warmup + 1)  # the slope asked for
@@ -161,7 +161,7 @@ def main() -> None:
         print(f"{v:>11} | {t / train['lava-dl']:>16.2f}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_model(config("surrogate"), IN_SHAPE, CLASSES)
+        model = build_model(config("surrogate"), get_method("surrogate"), IN_SHAPE, CLASSES)
         export_network(model, f"{tmp}/net.net", weight_bits=8)
         net = load_int_network(f"{tmp}/net.net")
     xs, _ = batch_data(a.samples)

@@ -28,7 +28,7 @@ from snntorch.import_nir import import_from_nir
 
 from lava_sast.datasets import load_dataset
 from lava_sast.models import spike_modes
-from lava_sast.nir_graph import DT, model_from_file
+from lava_sast.nir_graph import DT, model_from_file, stepped
 from netx_export.emulate import emulate_dataset
 from netx_export.netx_model import load_int_network
 
@@ -86,13 +86,7 @@ def train_snntorch(train, hidden: int, epochs: int, lr: float, classes: int = 10
 
 def snntorch_run(graph: nir.NIRGraph, x: torch.Tensor) -> torch.Tensor:
     """Output spikes of snnTorch's ``import_from_nir`` of ``graph`` for ``x`` ``[N, in, T]``."""
-    net = import_from_nir(graph)
-    state, outs = None, []
-    with torch.no_grad():
-        for t in range(x.shape[-1]):
-            o, state = net(x[..., t], state)
-            outs.append(o)
-    return torch.stack(outs, -1)
+    return stepped(import_from_nir(graph), x)
 
 
 def main(argv=None) -> int:

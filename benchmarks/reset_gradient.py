@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from lava_sast.atomic import write_json_atomic  # noqa: E402
 from lava_sast.config import TrainConfig, resolve  # noqa: E402
+from lava_sast.device import module_device  # noqa: E402
 from lava_sast.losses import make_loss  # noqa: E402
 from lava_sast.methods import get_method  # noqa: E402
 from lava_sast.neuron import RESET_GRADS  # noqa: E402
@@ -43,8 +44,8 @@ def start_gradients(cfg: TrainConfig) -> list[float]:
     seed_everything(cfg.seed)
     train_set, _, _ = load_splits(cfg)
     method = get_method(cfg.method)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
-    calibrate_init(model, cfg, method, train_set)
+    model = build_model(cfg, method, train_set.spec.input_shape, train_set.num_classes)
+    calibrate_init(model, cfg, method, train_set, module_device(model))
     method.start_epoch(model, cfg, 1)
     x, y = next(iter(train_set.loader(cfg.batch_size)))
     make_loss(cfg)(model(x), y).backward()

@@ -27,6 +27,7 @@ from lava_sast.atomic import write_json_atomic
 from lava_sast.config import TrainConfig, resolved
 from lava_sast.datasets import load_dataset
 from lava_sast.evaluate import accuracy
+from lava_sast.methods import get_method
 from lava_sast.trainer import build_model
 from netx_export.hardware_eval import train_and_deploy
 from netx_export.hardware_eval import hardware_metrics
@@ -70,7 +71,7 @@ def hand_trained(data_dir: str, seed: int, epochs: int) -> dict[str, float]:
     result = {"hard_accuracy": float((pred == test.labels).float().mean())}
     # the same weights in a lava-sast net (SLAYER hook), exported and emulated at INT8/INT4
     cfg = resolved(TrainConfig(dataset="nmnist", method="slayer"))
-    ours = build_model(cfg, train_set.spec.input_shape, 10)
+    ours = build_model(cfg, get_method("slayer"), train_set.spec.input_shape, 10)
     with torch.no_grad():
         for mine, theirs in zip(ours.weighted_blocks(), net.blocks):
             mine.synapse.weight.copy_(theirs.synapse.weight)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from lava_sast.config import TrainConfig, resolved
+from lava_sast.device import module_device
 from lava_sast.losses import make_loss
 from lava_sast.methods import get_method
 from lava_sast.trainer import build_model, calibrate_init, load_splits, seed_everything
@@ -67,8 +68,8 @@ def trace(cfg: TrainConfig, steps: int, every: int) -> list[dict]:
     generator = seed_everything(cfg.seed)
     train_set, _, _ = load_splits(cfg)
     method = get_method(cfg.method)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
-    calibrate_init(model, cfg, method, train_set)
+    model = build_model(cfg, method, train_set.spec.input_shape, train_set.num_classes)
+    calibrate_init(model, cfg, method, train_set, module_device(model))
     method.start_epoch(model, cfg, 1)
     optimizer = method.optimizer(model, cfg)
     for group in optimizer.param_groups:  # the first epoch's rate, as the trainer sets it

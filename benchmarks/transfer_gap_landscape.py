@@ -13,7 +13,8 @@ From the committed predictions only (no training; what tutorial 01 runs)::
     python benchmarks/transfer_gap_landscape.py --predictions docs/results/landscape
 
 Prints the table, writes ``benchmarks/results/transfer_gap_landscape.json`` and the
-figure ``landscape.png`` beside the predictions (the analysis: :mod:`lava_sast.landscape`).
+figure ``landscape.png`` beside the predictions (the analysis:
+:mod:`lava_sast.experiments.landscape`).
 A slope is a *large-gap regime* (the paper's question) when the baseline's surrogate
 accuracy lies within ``--near`` points of the baseline's at the tuned slope (or at the slope
 within 10 % of it) and it loses at least ``--gap`` points to hard spikes.
@@ -31,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lava_sast.atomic import write_json_atomic, write_text_atomic  # noqa: E402
-from lava_sast.crossval import collect, save_predictions  # noqa: E402
-from lava_sast.landscape import BASELINE, figure, markdown, regimes, tabulate  # noqa: E402
-from lava_sast.study import main as study_main  # noqa: E402
+from lava_sast.experiments.crossval import collect, save_predictions  # noqa: E402
+from lava_sast.experiments.landscape import (BASELINE, figure, markdown, regimes,  # noqa: E402
+                                             tabulate)
+from lava_sast.experiments.study import main as study_main  # noqa: E402
 
 
 def landscape_config(data: dict[str, Any], rhos: list[str], out: Path) -> tuple[Path, list[str]]:

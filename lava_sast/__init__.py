@@ -81,7 +81,7 @@ _LAZY: dict[str, tuple[str, Any]] = {
     "make_moving_shapes": ("lava_sast.datasets.shapes", "make_moving_shapes"),
     "load_network": ("lava_sast.checkpoint", "load_network"),
     "model_from_file": ("lava_sast.nir_graph", "model_from_file"),
-    "landscape": ("lava_sast.landscape", None),
+    "landscape": ("lava_sast.experiments.landscape", None),
     "train_and_deploy": ("netx_export.hardware_eval", "train_and_deploy"),
     "export_network": ("netx_export.export", "export_network"),
     "evaluate_network": ("netx_export.run", "evaluate_network"),
@@ -105,8 +105,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'lava_sast' has no attribute {name!r}") from None
     mod = importlib.import_module(module)
     value = mod if attr is None else getattr(mod, attr)
-    if attr is not None:  # a submodule binds itself on import; a name is cached here
-        globals()[name] = value
+    globals()[name] = value  # cached: the next use skips this hook
     return value
 
 

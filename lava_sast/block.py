@@ -1,8 +1,9 @@
 """SAST layer blocks: lava-dl SLAYER CUBA blocks with a :class:`SastCubaNeuron`.
 
-Each block is the SLAYER abstract block (same synapse, same ``export_hdf5``
-writing NetX ``dense`` / ``conv`` / ``flatten`` layers with a ``CUBA`` neuron);
-only the neuron is swapped for one with a spike-mode switch.  Defaults differ
+Each block is the SLAYER abstract block (same synapse, same ``export_hdf5`` writing the
+NetX layer with a ``CUBA`` neuron: SLAYER's fields, completed by the block's layer kind,
+:meth:`lava_sast.layers.LayerKind.write_netx`); only the neuron is swapped for one with a
+spike-mode switch.  Defaults differ
 from SLAYER in two deliberate ways: no axonal delays (Lava runs delayed nets
 ~250x slower), and ``delay_shift=False`` because NetX staggers each layer's
 reset by one step, which absorbs Lava's one-step synaptic latency (measured
@@ -10,7 +11,7 @@ spike-for-spike by ``netx_export.verify``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ class _SastBlock:
 
     neuron: SastCubaNeuron
     bias: Optional[torch.nn.Parameter]
+    #: writes the block as a NetX layer group: its layer kind's ``write_netx``, set by
+    #: :meth:`lava_sast.layers.LayerKind.build`
+    netx_writer: Optional[Callable[[Any, Any], None]] = None
 
     def set_spike_mode(self, mode: str) -> None:
         self.neuron.spike_mode = mode
@@ -46,11 +50,18 @@ class _SastBlock:
         return self.neuron(z + self.bias.reshape(1, -1, *[1] * (z.dim() - 2)))
 
     def export_hdf5(self, handle: Any) -> None:
-        """SLAYER's export, plus the bias in NetX's units (64 per unit, as the weights)."""
+        """lava-dl's block export: the NetX layer group ``handle``, as the block's layer
+        kind writes it (:meth:`lava_sast.layers.LayerKind.write_netx`: SLAYER's fields,
+        the kind's NetX type and further synapses, the bias)."""
+        if self.netx_writer is None:
+            raise RuntimeError(f"{type(self).__name__} was not built by its layer kind "
+                               f"(lava_sast.layers): nothing writes it as NetX")
+        self.netx_writer(self, handle)
+
+    def export_slayer_hdf5(self, handle: Any) -> None:
+        """SLAYER's own fields of the block's NetX layer (``type``, ``shape``, ``neuron``,
+        ``weight``)."""
         super().export_hdf5(handle)
-        if self.bias is not None:
-            handle.create_dataset("bias", data=torch.round(self.bias.detach() * 64)
-                                  .cpu().numpy().astype(np.int64))
 
 
 class Dense(_SastBlock, base.AbstractDense):
@@ -121,19 +132,37 @@ class RecurrentDense(Dense):
         z = self.synapse(x)
         if self.bias is not None:
             z = z + self.bias.reshape(1, -1, 1)
-        n = self.neuron
-        n._init_shape(z)
-        if n.spike_mode == "hard":
-            out = self._hard(z)
-        else:
-            from .dynamics import surrogate_cuba_recurrent
-            keep_u, keep_v = n.decay_factors()
-            out, volts = surrogate_cuba_recurrent(z, self._recurrent_matrix(), keep_u,
-                                                  keep_v, n.threshold, n.beta,
-                                                  n.reset_grad == "detached")
-            if n.record_voltage:
-                n.last_voltage = volts.detach()
+        self.neuron._init_shape(z)
+        if self.neuron.spike_mode == "hard" and z.shape[0] > 1:
+            z = self._carried(z)  # as Lava runs it: what deploys
+        out = self._run(z)
         self.last_spike_counts = out.detach().sum(-1)
+        return out
+
+    def _carried(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` with what Lava's ``RecurrentDense`` delivers at a sample's first step: the
+        previous sample's last-step spikes through the recurrent weights (NetX resets the
+        neurons between samples, not the recurrent synapse's buffer).  The batch is taken
+        as the stream (sample 0 takes the last one's), each sample's last step from a pass
+        without the carry."""
+        record, self.neuron.record_voltage = self.neuron.record_voltage, False
+        with torch.no_grad():
+            last = self._run(z)[..., -1]
+        self.neuron.record_voltage = record
+        carry = torch.roll(last, 1, dims=0) @ self._recurrent_matrix().T
+        return torch.cat([z[..., :1] + carry.unsqueeze(-1), z[..., 1:]], dim=-1)
+
+    def _run(self, z: torch.Tensor) -> torch.Tensor:
+        n = self.neuron
+        if n.spike_mode == "hard":
+            return self._hard(z)
+        from .dynamics import surrogate_cuba_recurrent
+        keep_u, keep_v = n.decay_factors()
+        out, volts = surrogate_cuba_recurrent(z, self._recurrent_matrix(), keep_u,
+                                              keep_v, n.threshold, n.beta,
+                                              n.reset_grad == "detached")
+        if n.record_voltage:
+            n.last_voltage = volts.detach()
         return out
 
     def _hard(self, z: torch.Tensor) -> torch.Tensor:
@@ -159,15 +188,6 @@ class RecurrentDense(Dense):
         if volts:
             n.last_voltage = torch.cat(volts, dim=-1)
         return out
-
-    def export_hdf5(self, handle: Any) -> None:
-        """NetX ``dense_rec``: the dense layer's fields and ``weight_rec`` (64 per unit)."""
-        super().export_hdf5(handle)
-        del handle["type"]
-        handle.create_dataset("type", (1,), "S10", [b"dense_rec"])
-        syn = self.recurrent_synapse
-        handle.create_dataset("weight_rec", data=syn.pre_hook_fx(
-            syn.weight, descale=True).reshape(syn.weight.shape[:2]).cpu().data.numpy())
 
 
 class SumPool(torch.nn.Module):

@@ -23,6 +23,20 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
         f.write(buffer.getbuffer())
 
 
+def training_state(config: dict[str, Any], model: SastNetwork, optimizer: Any, scheduler: Any,
+                   history: list[dict], epoch_seconds: list[float], best: dict[str, Any],
+                   generators: dict[str, torch.Generator], health: Any) -> dict[str, Any]:
+    """What a run's ``checkpoint.pt`` holds after an epoch: its settings (``config``, as a
+    dict), the net, optimiser and scheduler, the history, the best epoch, the random
+    number states and the training health (``health``) so far."""
+    return {"config": config, "model_config": model.config, "health": health,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history, "epoch_seconds": epoch_seconds, "best": best,
+            "torch_rng": torch.get_rng_state(),
+            "generators": {k: g.get_state() for k, g in generators.items()}}
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_atomic` with ``weights_only=True``
     (a pickle payload is refused, not run); clear error for a missing or foreign file."""

@@ -19,7 +19,7 @@ from .datasets import (DATASET_CHOICES, DATASETS, DatasetError, network_family,
                        takes_presets)
 from .defaults import FAMILY_DEFAULTS, LOSSES
 from .device import DEVICE_CHOICES
-from .methods import METHODS, METHOD_ALIASES, METHOD_NAMES, get_method
+from .methods import METHODS, METHOD_ALIASES, METHOD_NAMES, get_method, method_label
 from .neuron import RESET_GRADS
 from .errors import TrainingError
 from .parallel import ParallelError, RayOptions
@@ -117,8 +117,7 @@ def defaults_epilog() -> str:
     fams = _families()
     lines = ["methods:"]
     for m in METHODS.values():
-        alias = f" (alias {', '.join(m.aliases)})" if m.aliases else ""
-        lines += textwrap.wrap(f"{m.name}{alias}: {m.summary}", 88, initial_indent="  ",
+        lines += textwrap.wrap(f"{method_label(m)}: {m.summary}", 88, initial_indent="  ",
                                subsequent_indent="    ")
     lines.append("defaults by method and net family (" + "; ".join(
         f"{f} nets: {', '.join(d for d in ds if takes_presets(d))}"
@@ -154,8 +153,7 @@ OPTION = {k: "--sam" if k == "adaptive" else "--" + k.replace("_", "-") for k in
 
 def method_help(many: bool) -> str:
     """The ``--method`` help: the names (each one's summary: :func:`defaults_epilog`)."""
-    names = [m.name + (f" (alias {', '.join(m.aliases)})" if m.aliases else "")
-             for m in METHODS.values()]
+    names = [method_label(m) for m in METHODS.values()]
     text = ", ".join(names[:-1]) + " or " + names[-1] + " (what each does: --defaults)"
     return text + ("; NAME@RHO+qat4 pins a SAM method's radius and QAT width" if many else "")
 
@@ -331,7 +329,7 @@ def add_training_args(p: argparse.ArgumentParser, many: bool = False,
     method.add_argument("--climb-every", metavar="K", type=positive_int, default=_D.climb_every,
                         help="recompute SAM's ascent every k steps (default %(default)s)")
     method.add_argument("--beta", metavar="X", type=positive_float, default=None,
-                        help=f"surrogate sigmoid slope ({h('beta')})")
+                        help=f"smooth-spike sigmoid slope ({h('beta')})")
     method.add_argument("--beta-end", metavar="X", type=positive_float, default=None,
                         help=f"anneal: last epoch's slope ({h('beta_end')})")
     method.add_argument("--beta-warmup", metavar="N", type=non_negative_int, default=None,

@@ -147,6 +147,22 @@ def config_differences(stored: dict[str, Any], wanted: TrainConfig,
             if k not in RESUMABLE and have.get(k) != want[k]]
 
 
+def resumed(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
+            where: Path) -> TrainConfig:
+    """The settings of the run stored in ``where`` (``stored``, its config) continued by
+    the request ``cfg``: the run's own, except the :data:`RESUMABLE` ones the request sets
+    (``data_dir`` only where it names one).  ``ValueError`` for a setting named in
+    ``given`` (the command line's) that differs from the run's."""
+    diffs = config_differences(stored, cfg, given)
+    if diffs:
+        key, have, want = diffs[0]
+        raise ValueError(f"--resume: the run in {where} was trained with {key} "
+                         f"{have!r}, not {want!r}; use another --out")
+    moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
+    here = {k: getattr(cfg, k) for k in RESUMABLE - {"data_dir"}}  # this request's
+    return resolved(TrainConfig.from_dict({**stored, **here, **moved}))
+
+
 def _positive(name: str, value: Optional[float], allow_zero: bool = False) -> None:
     if value is None:
         return
@@ -173,7 +189,6 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raise ``ValueError`` naming the first bad setting of the resolved ``cfg``."""
-    check_arch_options(cfg.hidden, cfg.conv_channels)
     for name in ("lr", "beta", "beta_end", "beta_start", "threshold", "weight_scale", "tau_grad",
                  "scale_grad"):
         _positive(name, getattr(cfg, name))
@@ -205,6 +220,7 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"part must be one of {PARTS}, got {cfg.part!r}")
     if cfg.part == "tuning" and (not cfg.tuning_block or cfg.folds):
         raise ValueError("the tuning part needs --tuning-block > 0 and no --folds")
+    check_arch_options(cfg.hidden, cfg.conv_channels)
     resolve_device(cfg.device)
     if cfg.qat_bits not in (None, 0, 8, 4):
         raise ValueError(f"qat_bits must be 8, 4 or 0 (off), got {cfg.qat_bits}")
@@ -236,10 +252,17 @@ def read_settings(source: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(methods, dict):
         raise ValueError(f"{label}: expected {{\"methods\": {{METHOD: {{...}}}}}}")
     known = {f.name for f in fields(TrainConfig)} - _NOT_FROM_FILE
-    for method, settings in methods.items():
-        if method not in METHOD_NAMES:
+    by_name: dict[str, dict[str, Any]] = {}
+    for method, settings in methods.items():  # an alias (``smooth``) reads as its method
+        if canonical_name(method) not in METHOD_NAMES:
             raise ValueError(f"{label}: unknown method {method!r}; choose from "
                              f"{list(METHOD_NAMES)}")
+        if canonical_name(method) in by_name:
+            raise ValueError(f"{label}: method {canonical_name(method)!r} is given twice "
+                             f"(once under an alias)")
+        by_name[canonical_name(method)] = settings
+    methods = by_name
+    for method, settings in methods.items():
         bad = sorted(set(settings) - known) if isinstance(settings, dict) else ["(not a dict)"]
         if bad:
             raise ValueError(f"{label}: method {method!r} sets unknown or "

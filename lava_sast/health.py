@@ -14,12 +14,14 @@ forward pass (the method's spike mode and the epoch's slope), for every weighted
 - ``grad_norm``: the norm of the layer's weight gradient of the training loss.
 
 :func:`diagnose` turns one measurement into problems and the setting most likely behind
-them; the trainer prints the first ones in one line and keeps every measurement in
-``report.json`` (``health_start``, ``history[i]["health"]``); :func:`plot` draws them.
+them; :class:`HealthWatch` measures a run, prints the first problems in one line and
+keeps every measurement for ``report.json`` (``health_start``, ``history[i]["health"]``);
+:func:`plot` draws them.
 """
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -196,3 +198,53 @@ def plot(start: Optional[Sequence[dict]], history: Sequence[dict], path: Path,
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
     tmp.replace(path)
+
+
+class HealthWatch:
+    """A run's training health: measured at the start and after every epoch on a fixed
+    probe batch (:func:`probe_batch`) in the training forward pass the model is set to;
+    the first problems are printed in one warning line naming the layers and ``hint``,
+    the likely settings (:func:`likely_settings`)."""
+
+    def __init__(self, model: Any, train_set: Any, loss_fx: Callable, device: torch.device,
+                 hint: str) -> None:
+        self.model, self.loss_fx, self.hint = model, loss_fx, hint
+        self.x, self.y = probe_batch(train_set, device)
+        self.names = layer_names(model)
+        self.start: Optional[list[dict]] = None
+        self.seen: list[list[dict]] = []  # every measurement so far, the start first
+        self.warnings: list[str] = []
+
+    def measure(self, epoch: int) -> list[dict[str, float]]:
+        """Health after ``epoch`` (0: the start); warns once."""
+        was_training = self.model.training
+        self.model.train()
+        try:
+            rows = layer_health(self.model, self.x, self.y, self.loss_fx)
+        finally:
+            self.model.train(was_training)
+        if epoch == 0:
+            self.start = rows
+        problems = diagnose(rows, self.names, self.seen)
+        self.seen.append(rows)
+        if problems:
+            line = warning_line(epoch, problems, self.hint)
+            if not self.warnings:
+                print(line, file=sys.stderr, flush=True)
+            self.warnings.append(line)
+        return rows
+
+    def state(self) -> dict[str, Any]:
+        return {"start": self.start, "warnings": self.warnings}
+
+    def restore(self, state: Optional[dict[str, Any]], history: list[dict]) -> None:
+        if state:
+            self.start, self.warnings = state["start"], list(state["warnings"])
+            self.seen = [self.start] + [h["health"] for h in history if h.get("health")]
+
+    def report(self) -> dict[str, Any]:
+        return {"health_start": self.start, "health_layers": self.names,
+                "health_warnings": self.warnings}
+
+    def plot(self, history: list[dict], path: Path) -> None:
+        plot(self.start, history, path, self.names)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from lava.lib.dl.slayer.loss import SpikeMax, SpikeRate
 
-from .config import TrainConfig, resolved
+from .config import TrainConfig
 
 
 class SpikeCountCE(SpikeMax):
@@ -28,8 +28,8 @@ class SpikeCountCE(SpikeMax):
 
 
 def make_loss(cfg: TrainConfig) -> torch.nn.Module:
-    """The loss of ``cfg``: ``rate`` or ``ce`` (a resolved config is used as it is)."""
-    cfg = resolved(cfg)
+    """The loss of the resolved ``cfg`` (:func:`lava_sast.config.resolved`): ``rate`` or
+    ``ce``."""
     if cfg.loss == "ce":
         return SpikeCountCE(cfg.logit_scale)
     return SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate, reduction="mean")

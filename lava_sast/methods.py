@@ -9,7 +9,7 @@ space.  The names, aliases and SAM methods every command offers derive from
 ==============  =================  ==============  ======================================
 method          forward (training)  weight hook     optimiser
 ==============  =================  ==============  ======================================
-``surrogate``   smooth sigmoid      clamp           Adam (alias ``baseline``)
+``smooth``      smooth sigmoid      clamp           Adam (stored as ``surrogate``)
 ``sast``        smooth sigmoid      clamp           SAM around Adam (the paper's SAST)
 ``slayer``      hard spikes         SLAYER 8-bit    Adam: lava-dl's standard recipe
 ``slayer-sam``  hard spikes         SLAYER 8-bit    SAM around Adam, on the net that deploys
@@ -88,6 +88,9 @@ class Method:
 
     name: ClassVar[str] = "surrogate"
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: the name help and docs give (``None``: :attr:`name`); ``name`` is what configs,
+    #: run folders and reports store
+    shown: ClassVar[Optional[str]] = None
     summary: ClassVar[str] = "smooth sigmoid spikes forward, Adam"
     spike_mode: ClassVar[str] = "surrogate"  # forward pass during training
     weight_hook: ClassVar[str] = "clamp"     # synapse pre-hook during training (before QAT)
@@ -181,8 +184,8 @@ class Method:
 
     def search_space(self, trial: Any, epochs: int, space: str = "all") -> dict[str, Any]:
         """Settings of one tuning trial with an ``epochs`` cap, drawn from an Optuna
-        ``trial`` (:mod:`lava_sast.tune`): the options shared by every method, then the
-        method's; with ``space="sam"`` only SAM's options (the rest then comes from the
+        ``trial`` (:mod:`lava_sast.experiments.tune`): the options shared by every method,
+        then the method's; with ``space="sam"`` only SAM's options (the rest then comes from the
         tuning's base settings, e.g. SAST on the surrogate forward's tuned settings)."""
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
@@ -279,8 +282,13 @@ class Method:
 
 
 class Surrogate(Method):
+    """The SAST paper's surrogate-forward net: smooth spikes in the forward pass.  Shown as
+    ``smooth``: to snnTorch and SLAYER users "surrogate" means a hard forward with a
+    surrogate gradient, which is ``slayer`` here.  ``surrogate`` stays its stored name."""
+
     name = "surrogate"
-    aliases = ("baseline",)
+    aliases = ("smooth", "baseline")
+    shown = "smooth"
     summary = "smooth sigmoid spikes forward, Adam (the surrogate-forward baseline)"
     defaults = dict(SURROGATE_FORWARD)
     family_defaults = {"dense": (DENSE_PRESET,), "conv": (CONV_PRESET,)}
@@ -352,13 +360,20 @@ METHOD_ALIASES: dict[str, str] = {a: m.name for m in METHODS.values() for a in m
 SAM_METHODS: tuple[str, ...] = tuple(n for n, m in METHODS.items() if m.uses_sam)
 
 
+def method_label(method: Method) -> str:
+    """How help names a method: ``smooth (alias surrogate, baseline)``."""
+    first = method.shown or method.name
+    others = [n for n in (method.name, *method.aliases) if n != first]
+    return first + (f" (alias {', '.join(others)})" if others else "")
+
+
 def canonical_name(name: str) -> str:
     """``name`` with an alias replaced by its method's name."""
     return METHOD_ALIASES.get(name, name)
 
 
 def get_method(name: str) -> Method:
-    """The strategy called ``name`` (or an alias such as ``baseline``)."""
+    """The strategy called ``name`` (or an alias such as ``smooth``)."""
     name = canonical_name(name)
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {list(METHODS)}")

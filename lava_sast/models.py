@@ -91,8 +91,11 @@ class SastNetwork(torch.nn.Module):
         self.weight_hook = kind
         for b in self.weighted_blocks():
             n = b.neuron
-            b.synapse.pre_hook_fx = {"clamp": n.weight_hook, "slayer8": n.quantize_8bit}.get(
-                kind) or QuantizedWeight(int(kind[3:]))
+            synapses = kind_of(b).synapses(b)  # a recurrent layer's two: one hook, one grid
+            hook = {"clamp": n.weight_hook, "slayer8": n.quantize_8bit}.get(kind) \
+                or QuantizedWeight(int(kind[3:]), synapses)
+            for s in synapses:
+                s.pre_hook_fx = hook
 
     def _shapes(self) -> list[tuple[int, ...]]:
         """Per-sample input shape of every block built so far, then their output shape
@@ -157,6 +160,11 @@ class SastNetwork(torch.nn.Module):
                                             kind_of(old).synapses(old)[1:]):
                     syn_new.weight.copy_(syn_old.weight)  # synapses pooling does not feed
                     syn_new.pre_hook_fx = syn_old.pre_hook_fx
+                hook = old.synapse.pre_hook_fx
+                if isinstance(hook, QuantizedWeight) and hook.group:  # one grid: the new ones'
+                    shared = QuantizedWeight(hook.bits, kind_of(new).synapses(new))
+                    for syn in kind_of(new).synapses(new):
+                        syn.pre_hook_fx = shared
                 new.neuron = copy.deepcopy(old.neuron)
                 if old.bias is not None:
                     new.bias.copy_(old.bias)

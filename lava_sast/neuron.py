@@ -19,6 +19,9 @@ from lava.lib.dl.slayer.utils import quantize
 from .dynamics import surrogate_cuba, surrogate_cuba_reference
 
 SPIKE_MODES = ("surrogate", "hard")
+#: Other names of a spike mode: ``smooth`` is the smooth-sigmoid forward (stored as
+#: ``surrogate``; to snnTorch users "surrogate" means a hard forward, ``hard`` here).
+SPIKE_MODE_ALIASES = {"smooth": "surrogate"}
 #: Gradients of the smooth spike's soft reset: ``exact`` (the gradient of what is
 #: simulated) or ``detached`` (the reset's slope left out; bounded at steep slopes).
 RESET_GRADS = ("exact", "detached")
@@ -49,13 +52,16 @@ class SastCubaNeuron(cuba.Neuron):
 
     @property
     def spike_mode(self) -> str:
-        """``'surrogate'`` (smooth forward, training) or ``'hard'`` (deployment)."""
+        """``'surrogate'`` (the smooth forward, training; set it as ``'smooth'`` too) or
+        ``'hard'`` (deployment)."""
         return self._spike_mode
 
     @spike_mode.setter
     def spike_mode(self, mode: str) -> None:
+        mode = SPIKE_MODE_ALIASES.get(mode, mode)
         if mode not in SPIKE_MODES:
-            raise ValueError(f"spike_mode must be one of {SPIKE_MODES}, got {mode!r}")
+            raise ValueError(f"spike_mode must be one of {SPIKE_MODES} (or 'smooth'), got "
+                             f"{mode!r}")
         self._spike_mode = mode
 
     @property

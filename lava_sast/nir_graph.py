@@ -36,7 +36,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from . import block
+from .layers import KINDS, kind_of, kind_with, loop_arrays
 from .pooling import fold_pool
 from .models import DEFAULT_NEURON, SastNetwork
 
@@ -60,13 +60,6 @@ def _nir() -> Any:
     except ImportError:
         raise NIRError("NIR interchange needs the nir package: pip install nir") from None
     return nir
-
-
-def _hooked_weight(block: torch.nn.Module) -> np.ndarray:
-    """The weight the block's synapse computes with (through its hook), SLAYER float units."""
-    syn = block.synapse
-    w = syn.pre_hook_fx(syn.weight) if syn.pre_hook_fx is not None else syn.weight
-    return w.detach().cpu().numpy().astype(np.float32)
 
 
 def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
@@ -93,9 +86,10 @@ def cuba_node(shape: tuple[int, ...], threshold: float, current_decay: float,
 
 def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
                       conv_input: bool, dt: float = DT) -> Any:
-    """A NIR chain from plain layer records (``kind`` 'dense'/'conv'/'flatten'; weighted
-    ones with ``weight`` in SLAYER float units, optional ``bias`` (same units), optional
-    ``weight_rec`` (a recurrent dense layer: a ``Linear`` node from the neuron back to it),
+    """A NIR chain from plain layer records (``kind`` 'dense'/'conv' (the synapse) or
+    'flatten'; weighted ones with ``weight`` in SLAYER float units, optional ``bias`` (same
+    units), optional ``loops`` (``{array: [out, out]}``: a recurrent kind's arrays, each a
+    ``Linear`` node from the neuron back to it, :attr:`LayerKind.nir_loops`),
     ``threshold``, ``current_decay`` and ``voltage_decay`` as fractions; conv ones with
     ``stride``, ``padding``, ``dilation``, ``groups``)."""
     nir = _nir()
@@ -132,9 +126,10 @@ def graph_from_layers(layers: list[dict[str, Any]], input_shape: tuple[int, ...]
         nodes[f"lif{i}"] = cuba_node(shape, layer["threshold"], layer["current_decay"],
                                      layer["voltage_decay"], dt)
         order.append(f"lif{i}")
-        if layer.get("weight_rec") is not None:  # lif -> rec -> lif, one step later
-            nodes[f"rec{i}"] = nir.Linear(weight=np.asarray(layer["weight_rec"], np.float32))
-            loops += [(f"lif{i}", f"rec{i}"), (f"rec{i}", f"lif{i}")]
+        own = layer.get("loops") or {}
+        for key, prefix in kind_with(layer["kind"], own).nir_loops.items():  # 1 step later
+            nodes[f"{prefix}{i}"] = nir.Linear(weight=np.asarray(own[key], np.float32))
+            loops += [(f"lif{i}", f"{prefix}{i}"), (f"{prefix}{i}", f"lif{i}")]
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     order.append("output")
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])) + loops,
@@ -150,15 +145,16 @@ def graph_from_model(model: SastNetwork, dt: float = DT) -> Any:
             layers.append({"kind": "flatten"})
             continue
         keep_u, keep_v = b.neuron.decay_factors()
-        layer = {"kind": "conv" if isinstance(b, block.Conv) else "dense",
-                 "weight": _hooked_weight(b), "threshold": float(b.neuron.threshold),
+        kind = kind_of(b)
+        arrays = kind.nir_arrays(b)
+        layer = {"kind": kind.synapse, "weight": arrays["weight"],
+                 "threshold": float(b.neuron.threshold),
                  "current_decay": float(1 - keep_u.detach().reshape(-1)[0]),
                  "voltage_decay": float(1 - keep_v.detach().reshape(-1)[0])}
         if getattr(b, "bias", None) is not None:
             layer["bias"] = b.bias.detach().cpu().numpy().astype(np.float32)
-        if hasattr(b, "recurrent_synapse"):  # dense_rec: the layer's own spikes, 1 step later
-            layer["weight_rec"] = b._recurrent_matrix().detach().cpu().numpy().astype(
-                np.float32)
+        if kind.nir_loops:  # the layer's own spikes, one step later
+            layer["loops"] = {key: arrays[key] for key in kind.nir_loops}
         if layer["kind"] == "conv":
             s = b.synapse
             layer.update(stride=list(s.stride[:2]), padding=list(s.padding[:2]),
@@ -192,10 +188,16 @@ def _uniform(name: str, node: Any, key: str, values: np.ndarray) -> float:
     return float(values.reshape(-1)[0])
 
 
+def recurrent_synapses() -> list[str]:
+    """The synapses (``dense``, ``conv``) some registered kind adds a NIR loop to."""
+    return sorted({k.synapse for k in KINDS.values() if k.nir_loops})
+
+
 def _recurrent_loops(graph: Any) -> dict[str, str]:
-    """Recurrent edges a Loihi ``dense_rec`` layer runs: a neuron node feeding a
-    ``Linear`` (or zero-bias ``Affine``) node that feeds only that neuron back; ``{neuron:
-    weight node}``.  Its input arrives one step later, as in snnTorch's and Norse's
+    """Recurrent edges a recurrent layer kind runs (:attr:`LayerKind.nir_loops`; NetX's
+    ``dense_rec``, Lava's ``RecurrentDense``): a neuron node feeding a
+    ``Linear`` (or ``Affine``: its bias joins the layer's) node that feeds only that neuron
+    back; ``{neuron: weight node}``.  Its input arrives one step later, as in snnTorch's and Norse's
     recurrent layers and in Lava."""
     nir = _nir()
     ins: dict[str, list[str]] = {}
@@ -208,9 +210,6 @@ def _recurrent_loops(graph: Any) -> dict[str, str]:
         if isinstance(node, (nir.Linear, nir.Affine)) and ins.get(name) == outs.get(name) \
                 and len(ins.get(name, [])) == 1 \
                 and isinstance(graph.nodes[ins[name][0]], (nir.CubaLIF, nir.LIF, nir.IF)):
-            bias = getattr(node, "bias", None)
-            if bias is not None and np.any(np.asarray(bias) != 0):
-                raise NIRError(f"node {name!r}: a bias on a recurrent edge is not supported")
             if ins[name][0] in loops:
                 raise NIRError(f"node {ins[name][0]!r} has two recurrent edges")
             loops[ins[name][0]] = name
@@ -384,10 +383,12 @@ def graph_dt(graph: Any) -> Optional[float]:
 
 
 def layers_from_graph(graph: Any, dt: Optional[float] = None
-                      ) -> tuple[list[dict[str, Any]], tuple[int, ...], bool, float]:
-    """``(layers, input shape (C, H, W), conv input, dt)`` of a NIR chain: pooling folded
-    into the next weight layer, gains and per-neuron thresholds folded into the weights
-    (and biases), one threshold for every layer, each layer with its own decays."""
+                      ) -> tuple[list[dict[str, Any]], tuple[int, ...], bool, float, int]:
+    """``(layers, input shape (C, H, W), conv input, dt, always-on carriers)`` of a NIR
+    chain: pooling folded into the next weight layer, gains and per-neuron thresholds
+    folded into the weights (and biases), one threshold for every layer, each layer with
+    its own decays; biases into persistent currents as an always-on input channel (the
+    input shape counts it; carriers: :func:`_always_on`, -1 without one)."""
     nir = _nir()
     meta = getattr(graph, "metadata", None) or {}
     dt = float(dt if dt is not None else graph_dt(graph) or DT)
@@ -462,20 +463,34 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
                     raise NIRError(f"node {name!r}: thresholds or gains differ within a "
                                    f"channel of a convolution")
                 gain, thr = gain[:, 0, 0], thr[:, 0, 0]
-            if layer["bias"] is not None and neuron["current_decay"] != 1:
-                raise NIRError(
-                    f"node {wname!r}: its bias feeds {name!r}, whose synaptic current decays "
-                    f"(tau_syn); Loihi adds a bias to the membrane, which equals a bias "
-                    f"into the current only when the current does not persist (IF, LIF): "
-                    f"this graph's trained biases cannot run exactly on Loihi")
             if name in loops:
                 n = int(np.prod(out_shape))
-                rec = _param(loops[name], graph.nodes[loops[name]], "weight")
-                if layer["kind"] != "dense" or rec.shape != (n, n):
-                    raise NIRError(f"node {loops[name]!r}: a recurrent edge needs a dense "
-                                   f"layer and an [{n}, {n}] weight, got "
-                                   f"{layer['kind']} and {list(rec.shape)}")
-                layer["weight_rec"] = rec
+                rec = _weight_of(loops[name], graph.nodes[loops[name]])
+                keys = loop_arrays(layer["kind"])
+                if len(keys) != 1 or rec["weight"].shape != (n, n):
+                    raise NIRError(f"node {loops[name]!r}: a recurrent edge needs a layer "
+                                   f"kind with one (on a "
+                                   f"{' or '.join(recurrent_synapses()) or 'no'} synapse) and "
+                                   f"an [{n}, {n}] weight, got {layer['kind']} and "
+                                   f"{list(rec['weight'].shape)}")
+                layer["loops"] = {keys[0]: rec["weight"]}
+                if rec["bias"] is not None:  # from the second step on, as the edge's output
+                    layer["loop_bias"] = {keys[0]: rec["bias"]}
+                    warnings.warn(f"node {loops[name]!r}: its bias runs through an always-on "
+                                  f"neuron's recurrent synapse, exactly for one sample; Lava "
+                                  f"carries a recurrent layer's last spikes into the next "
+                                  f"sample's first step, so in a stream of samples this bias "
+                                  f"arrives one step early from the second sample on",
+                                  UserWarning, stacklevel=2)
+            if layer["bias"] is not None and neuron["current_decay"] != 1:
+                # Loihi's bias enters the membrane; a bias into a current that persists
+                # runs exactly as an always-on input (:func:`_always_on`)
+                if layer["kind"] != "dense":
+                    raise NIRError(
+                        f"node {wname!r}: its bias feeds {name!r}, whose synaptic current "
+                        f"persists (tau_syn); Loihi adds a bias to the membrane, and the exact "
+                        f"mapping (an always-on input channel) is built for dense layers only")
+                layer["current_bias"], layer["bias"] = layer["bias"], None
             layer.update(gain=gain, own_threshold=thr, current_decay=neuron["current_decay"],
                          voltage_decay=neuron["voltage_decay"], shape=out_shape)
             layers.append(layer)
@@ -491,8 +506,68 @@ def layers_from_graph(graph: Any, dt: Optional[float] = None
     weighted = [l for l in layers if l["kind"] != "flatten"]
     if not weighted:
         raise NIRError("the graph has no weight and neuron nodes")
+    carriers = _always_on(layers, input_shape)
+    if carriers >= 0:
+        input_shape = (input_shape[0] + 1, 1, 1)
     _common_threshold(weighted, keep=meta.get("source") == CONVENTION["source"])
-    return layers, input_shape, conv_input, dt
+    return layers, input_shape, conv_input, dt, carriers
+
+
+#: An always-on neuron's drive, in its thresholds: it fires at every step it is driven
+#: (checked on the integers at import: :func:`netx_export.nir.check_always_on`).
+ALWAYS_ON_DRIVE = 1.25
+
+
+def _always_on(layers: list[dict[str, Any]], input_shape: tuple[int, ...]) -> int:
+    """Map every bias into a persistent current exactly.  Loihi's own bias enters the
+    membrane, so instead the input gains one last channel that spikes at every step
+    (:data:`ALWAYS_ON_INPUT` in the deploy file; ``run`` and ``verify`` feed it), and each
+    of the first ``carriers`` layers one last neuron driven by the channel before it at
+    :data:`ALWAYS_ON_DRIVE` thresholds, which therefore spikes at every step from the step
+    its layer is first driven (its current ``u >= drive`` each step, the membrane reset to 0
+    after each spike), in step with the real spikes beside it.  A bias on a weight node
+    (``current_bias``) is the weight column of the always-on channel or neuron before its
+    layer; a bias on a recurrent edge (``loop_bias``) is the recurrent column of the layer's
+    own always-on neuron, so that it arrives from the second step on, as the edge's output
+    does in NIR's executors (nirtorch, Norse, snnTorch).  An always-on neuron's own
+    incoming recurrent row is zero.  Returns ``-1`` when no layer has such a bias, else
+    ``carriers`` (the first that many weighted layers end with an always-on neuron)."""
+    weighted = [l for l in layers if l["kind"] != "flatten"]
+    carriers = max([i for i, l in enumerate(weighted) if "current_bias" in l]
+                   + [i + 1 for i, l in enumerate(weighted) if "loop_bias" in l], default=-1)
+    if carriers < 0:
+        return -1
+    if carriers >= len(weighted):
+        raise NIRError(f"node {weighted[-1]['source']!r}: a bias on the output layer's "
+                       f"recurrent edge would need an always-on output neuron; not supported")
+    last = weighted[carriers]
+    upto = next(i for i, l in enumerate(layers) if l is last)
+    if input_shape[1:] != (1, 1) or any(l["kind"] != "dense" for l in layers[:upto + 1]):
+        raise NIRError(f"node {last['source']!r}: a bias into a persistent synaptic current "
+                       f"(or on a recurrent edge) runs exactly as an always-on input channel "
+                       f"through dense layers from a flat input only")
+    for j, l in enumerate(weighted[:carriers + 1]):
+        w = l["weight"]
+        n_out, n_in = w.shape
+        col = l.pop("current_bias", np.zeros(n_out))
+        w = np.hstack([w, np.asarray(col, np.float64).reshape(-1, 1)])
+        if j < carriers:
+            thr0 = float(l["own_threshold"].reshape(-1)[0])
+            row = np.zeros((1, n_in + 1))
+            row[0, -1] = ALWAYS_ON_DRIVE * thr0
+            w = np.vstack([w, row])
+            l["gain"] = np.append(l["gain"].reshape(-1), 1.0)
+            l["own_threshold"] = np.append(l["own_threshold"].reshape(-1), thr0)
+            biases = l.pop("loop_bias", {})
+            for key, loop in (l.get("loops") or {}).items():
+                loop = np.pad(loop, ((0, 1), (0, 1)))
+                loop[:-1, -1] = biases.get(key, 0.0)
+                l["loops"][key] = loop
+            if l["bias"] is not None:
+                l["bias"] = np.append(l["bias"], 0.0)
+            l["shape"] = (n_out + 1,)
+        l["weight"] = w
+    return carriers
 
 
 def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
@@ -504,8 +579,8 @@ def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
     in range, keeps its weights and threshold exactly."""
     thresholds = np.concatenate([l["own_threshold"].reshape(-1) for l in weighted])
     gains = np.concatenate([l["gain"].reshape(-1) for l in weighted])
-    biggest = max(max(float(np.abs(l["weight"]).max()),
-                      float(np.abs(l.get("weight_rec", 0.0)).max())) for l in weighted)
+    biggest = max(float(np.abs(w).max()) for l in weighted
+                  for w in [l["weight"], *(l.get("loops") or {}).values()])
     t0 = float(thresholds[0])
     if keep and np.all(thresholds == t0) and np.allclose(gains, 1.0, rtol=1e-6) \
             and biggest <= MAX_WEIGHT:
@@ -516,25 +591,45 @@ def _common_threshold(weighted: list[dict[str, Any]], keep: bool) -> None:
     folded = [l["weight"] * f.reshape(-1, *[1] * (l["weight"].ndim - 1))
               for l, f in zip(weighted, factors)]
     # a recurrent edge enters the same neurons: its rows take the same factors
-    folded_rec = [l["weight_rec"] * f.reshape(-1, 1) if "weight_rec" in l else None
-                  for l, f in zip(weighted, factors)]
-    top = max(float(np.abs(w).max()) for w in folded + [r for r in folded_rec
-                                                        if r is not None])
+    folded_loops = [{k: a * f.reshape(-1, 1) for k, a in (l.get("loops") or {}).items()}
+                    for l, f in zip(weighted, factors)]
+    top = max(float(np.abs(w).max()) for w in folded + [a for fl in folded_loops
+                                                        for a in fl.values()])
     t = min(math.floor(64 * MAX_WEIGHT / max(top, 1e-30)), 2 ** 17) / 64
     if t < 1 / 64:
         raise NIRError(f"weights up to {top:g} times the threshold do not fit Loihi's "
                        f"8-bit weights")
-    for l, w, r, f in zip(weighted, folded, folded_rec, factors):
+    for l, w, fl, f in zip(weighted, folded, folded_loops, factors):
         l["weight"], l["threshold"] = w * t, t
-        if r is not None:
-            l["weight_rec"] = r * t
+        if fl:
+            l["loops"] = {k: a * t for k, a in fl.items()}
         if l["bias"] is not None:
             l["bias"] = l["bias"] * f * t
 
 
-def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
-    """A :class:`SastNetwork` (hard spikes, full-precision weights) computing ``graph``."""
-    layers, input_shape, conv_input, _ = layers_from_graph(graph, dt)
+#: The deploy file's input record key: how many always-on channels end the input.
+ALWAYS_ON_INPUT = "always_on"
+
+
+def model_from_graph(graph: Any, dt: Optional[float] = None,
+                     always_on: bool = False) -> SastNetwork:
+    """A :class:`SastNetwork` (hard spikes, full-precision weights) computing ``graph``.
+    A graph with a bias into a persistent synaptic current needs an always-on input
+    channel (:func:`_always_on`): allowed with ``always_on`` (the deploy path, which
+    records it for ``run`` and ``verify``; :func:`always_on_carriers`), else refused."""
+    return imported_model(graph, dt, always_on)[0]
+
+
+def imported_model(graph: Any, dt: Optional[float] = None, always_on: bool = True
+                   ) -> tuple[SastNetwork, int]:
+    """``(model, carriers)``: :func:`model_from_graph` and how many weighted layers end
+    with an always-on neuron (-1: no always-on input channel at all)."""
+    layers, input_shape, conv_input, _, carriers = layers_from_graph(graph, dt)
+    if carriers >= 0 and not always_on:
+        raise NIRError("a bias into a persistent synaptic current (CubaLIF) runs on Loihi "
+                       "as an always-on input channel, which `netx_export.nir import` "
+                       "builds for deployment; training from it here (--init-from) would "
+                       "need a dataset with that channel: not supported")
     weighted = [l for l in layers if l["kind"] != "flatten"]
     first = weighted[0]
     shared = {"current_decay": first["current_decay"], "voltage_decay": first["voltage_decay"]}
@@ -544,7 +639,7 @@ def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
             arch.append({"type": "flatten"})
             continue
         if l["kind"] == "dense":
-            entry = {"type": "dense_rec" if "weight_rec" in l else "dense",
+            entry = {"type": kind_with("dense", l.get("loops") or {}).name,
                      "out": int(l["weight"].shape[0])}
         else:
             if l["dilation"] != [1, 1] or l["groups"] != 1 or l["stride"][0] != l["stride"][1] \
@@ -566,14 +661,23 @@ def model_from_graph(graph: Any, dt: Optional[float] = None) -> SastNetwork:
     model.set_spike_mode("hard")
     with torch.no_grad():
         for b, l in zip(model.weighted_blocks(), weighted):
-            w = torch.as_tensor(l["weight"], dtype=torch.float32)
-            b.synapse.weight.copy_(w.reshape(b.synapse.weight.shape))
-            if "weight_rec" in l:
-                r = b.recurrent_synapse.weight
-                r.copy_(torch.as_tensor(l["weight_rec"], dtype=torch.float32).reshape(r.shape))
+            kind_of(b).set_arrays(b, {"weight": l["weight"], **(l.get("loops") or {})})
             if l["bias"] is not None:
                 b.bias.copy_(torch.as_tensor(l["bias"], dtype=torch.float32))
-    return model
+    return model, carriers
+
+
+def stepped(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Outputs ``[N, out, T]`` of a stateful module another framework built from a NIR
+    graph (Norse's ``from_nir``, snnTorch's ``import_from_nir``, nirtorch's interpreter),
+    called as ``out, state = module(x[..., t], state)`` step by step over ``x`` ``[N, in,
+    T]`` without gradients: the reference a lava-sast import is compared with."""
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[-1]):
+            out, state = module(x[..., t], state)
+            outs.append(out)
+    return torch.stack(outs, -1)
 
 
 def read_graph(path: str | Path) -> Any:
@@ -591,12 +695,13 @@ def read_graph(path: str | Path) -> Any:
                        ) from None
 
 
-def graph_and_model(path: str | Path, dt: Optional[float] = None) -> tuple[Any, SastNetwork]:
-    """The NIR graph at ``path`` (read once) and its :func:`model_from_graph`; an error
-    names the file and the node."""
+def graph_and_model(path: str | Path, dt: Optional[float] = None, always_on: bool = False
+                    ) -> tuple[Any, SastNetwork, int]:
+    """The NIR graph at ``path`` (read once), its model and always-on carriers
+    (:func:`imported_model`); an error names the file and the node."""
     graph = read_graph(path)
     try:
-        return graph, model_from_graph(graph, dt)
+        return (graph, *imported_model(graph, dt, always_on))
     except NIRError as exc:
         raise NIRError(f"{path}: {exc}") from None
 

@@ -74,13 +74,23 @@ def quantize_decay(decay: float, levels: Optional[str] = None) -> int:
 class QuantizedWeight:
     """Synapse pre-hook that trains through the exporter's quantiser: the forward pass
     sees the ``bits``-bit power-of-two grid of :func:`quantize_weight`, the backward
-    pass is straight-through (quantisation-aware training)."""
+    pass is straight-through (quantisation-aware training).  With ``group`` (the synapses
+    of one layer, e.g. a recurrent layer's input and recurrent ones), the grid's step is
+    chosen from all their weights together, as the exporter and NetX's one exponent per
+    layer do; each synapse of the group shares this hook."""
 
-    def __init__(self, bits: int) -> None:
+    def __init__(self, bits: int, group: Optional[list] = None) -> None:
         self.bits = bits
+        self.group = group if group and len(group) > 1 else None
 
     def __call__(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        q, _ = quantize_weight(weight, self.bits)
+        if self.group is None:
+            q, _ = quantize_weight(weight, self.bits)
+        else:
+            joint = torch.cat([s.weight.detach().reshape(-1) for s in self.group])
+            shift = choose_shift(joint * W_SCALE, self.bits)
+            q = quantize_levels(weight.detach() * W_SCALE, self.bits, shift) \
+                * 2.0 ** shift / W_SCALE
         if descale:
             return torch.round(q * W_SCALE)
         return weight + (q - weight).detach()

@@ -1,23 +1,7 @@
-"""rho sweep: ``python -m lava_sast.sweep --dataset D --rho 0 0.1 0.3 --seeds 0 1 2
---epochs E --out DIR``.
-
-The study (:mod:`lava_sast.study`) with the paper's comparison as its default:
-``surrogate`` (rho 0: the same net with a plain optimiser) against ``sast`` at every
-``--rho``.  Takes every option of ``python -m lava_sast.study``.
-"""
-from __future__ import annotations
-
+"""``python -m lava_sast.sweep``: runs :func:`lava_sast.experiments.sweep.main`."""
 import sys
-from typing import Optional, Sequence
 
-from . import study
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    return study.main(argv, prog="python -m lava_sast.sweep",
-                      default_methods=("surrogate", "sast"),
-                      default_rho=(0.0, 0.1, 0.2, 0.3, 0.4))
-
+from .experiments.sweep import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .layers import kind_of
+from .layers import FanOut, kind_of
 
 
 def dense_fan_out(input_shape: tuple[int, ...], out_features: int) -> torch.Tensor:
@@ -35,18 +35,24 @@ def synops_per_sample(spike_counts: torch.Tensor, fan_out: torch.Tensor) -> torc
     return (counts * fan_out.to(counts.device, torch.float64)).flatten(1).sum(1)
 
 
-def fan_out(block: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Number of synapses leaving each input neuron of ``block`` (shape ``input_shape``),
-    as its layer kind describes it (:mod:`lava_sast.layers`)."""
-    spec = kind_of(block).fan_out(block)
+def fan_out_of(spec: FanOut, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """The fan-out tensor (shape ``input_shape``) a layer kind describes as ``spec``
+    (:data:`lava_sast.layers.FanOut`)."""
     if spec[0] == "conv":
         return conv_fan_out(input_shape, *spec[1:])
     return dense_fan_out(input_shape, spec[1])
 
 
+def fan_out(block: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Number of synapses leaving each input neuron of ``block`` (shape ``input_shape``),
+    as its layer kind describes it (:mod:`lava_sast.layers`)."""
+    return fan_out_of(kind_of(block).fan_out(block), input_shape)
+
+
 def layer_synops(block: torch.nn.Module, layer_input: torch.Tensor) -> torch.Tensor:
     """SynOps per sample for ``layer_input [N, ..., T]`` entering ``block``; shape ``[N]``;
-    a recurrent block adds its own spikes (of its last forward pass) times its fan-out."""
+    a block whose kind feeds its own spikes to synapses (``own_spikes``) adds those spikes
+    (of its last forward pass) times their fan-out."""
     counts = layer_input.sum(-1)
     ops = synops_per_sample(counts, fan_out(block, tuple(counts.shape[1:])))
     own = kind_of(block).own_spikes(block)

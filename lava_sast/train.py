@@ -1,8 +1,8 @@
 """Training CLI: ``python -m lava_sast.train`` (no arguments: SAST on the embedded default).
 
-Trains one run of one method (``--method surrogate|sast|slayer|slayer-sam|anneal``),
-picks the epoch with the best hard-spike accuracy on a validation split carved from
-the training data, and measures on the test split what survives the swap to hard
+Trains one run of one method (``--method smooth|sast|slayer|slayer-sam|anneal``; ``smooth``,
+alias ``surrogate``, runs smooth sigmoid spikes forward), picks the epoch with the best
+hard-spike accuracy on a validation split carved from the training data, and measures on the test split what survives the swap to hard
 spikes and to 8/4-bit fixed-point deployment.  Writes into ``--out``:
 ``checkpoint.pt`` (atomic; ``--resume`` continues), ``network_int8.net`` and
 ``network_int4.net`` (the files to deploy in Lava), ``network.net`` (SLAYER's own

@@ -8,6 +8,7 @@ weights), then, once training ends, ``network.net`` (SLAYER's own export),
 from __future__ import annotations
 
 import copy
+import json
 import random
 import shutil
 import sys
@@ -23,11 +24,11 @@ from torch.utils.data import DataLoader
 from .arch import FAMILIES, default_arch, read_arch_file
 from .atomic import check_out_folder, write_json_atomic
 from .calibrate import calibrate_rates
-from .checkpoint import load_checkpoint, save_atomic
-from .config import RESUMABLE, TrainConfig, config_differences, resolve, resolved
+from .checkpoint import load_checkpoint, save_atomic, training_state
+from .config import TrainConfig, resolve, resumed
 from .datasets import (TUNING_BLOCK_SEED, BinnedDataset, fold_indices, load_dataset,
                        train_val_indices, tuning_block_indices)
-from .device import module_device, resolve_device
+from .device import resolve_device
 from .errors import TrainingError
 from .evaluate import accuracy, evaluate
 from . import health
@@ -48,7 +49,23 @@ HardwareEval = Callable[[SastNetwork, BinnedDataset, Path, Optional[BinnedDatase
                          Optional[BinnedDataset]], dict]
 
 __all__ = ["CHECKPOINT", "NETWORK", "REPORT", "HardwareEval", "TrainingError", "bin_once",
-           "build_model", "load_splits", "train"]
+           "build_model", "load_splits", "read_report", "train", "transfer_gap"]
+
+
+def transfer_gap(surrogate: float, hard: float) -> float:
+    """``report.json``'s ``transfer_gap``: smooth-spike minus hard-spike accuracy, a
+    fraction like every accuracy field of the report (points only in printed tables)."""
+    return surrogate - hard
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A run's ``report.json`` in today's units, whichever version wrote it (older reports
+    hold ``transfer_gap`` in points: it is taken again from the two accuracies)."""
+    report = json.loads(Path(path).read_text())
+    if report.get("surrogate_accuracy") is not None and report.get("hard_accuracy") is not None:
+        report["transfer_gap"] = transfer_gap(report["surrogate_accuracy"],
+                                              report["hard_accuracy"])
+    return report
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -58,12 +75,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def build_model(cfg: TrainConfig, input_shape: Sequence[int], num_classes: int,
-                method: Optional[Method] = None) -> SastNetwork:
-    """The network of ``cfg`` for inputs ``(C, H, W)`` (a resolved config is used as it
-    is; ``method``: ``cfg``'s, when the caller has it already)."""
-    cfg = resolved(cfg)
-    method = method or get_method(cfg.method)
+def build_model(cfg: TrainConfig, method: Method, input_shape: Sequence[int],
+                num_classes: int) -> SastNetwork:
+    """The network of the resolved ``cfg`` (:func:`lava_sast.config.resolved`) for inputs
+    ``(C, H, W)``, with ``method``'s weight hook (``method``: ``cfg``'s Method)."""
     if cfg.init_from:
         return model_from_nir(cfg, input_shape, num_classes, method)
     if cfg.arch is not None and cfg.arch not in FAMILIES:
@@ -166,14 +181,13 @@ def check_out(out: Path, resume: bool) -> None:
 
 
 def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                loss_fx: torch.nn.Module, epoch: int,
+                loss_fx: torch.nn.Module, epoch: int, device: torch.device,
                 ascent: Optional[DataLoader] = None, clip_grad: float = 0.0,
                 quiet: bool = False) -> dict[str, float]:
-    """One epoch; with ``ascent`` SAM's climb takes its gradient from that loader's
-    batches; ``clip_grad > 0`` clips every gradient's global norm to it.  Raises
-    :class:`TrainingError` on a non-finite loss."""
+    """One epoch on ``device`` (the model's); with ``ascent`` SAM's climb takes its
+    gradient from that loader's batches; ``clip_grad > 0`` clips every gradient's global
+    norm to it.  Raises :class:`TrainingError` on a non-finite loss."""
     model.train()
-    device = module_device(model)
     total_loss, correct, seen = 0.0, 0, 0
     ascent_batches = iter(ascent) if ascent is not None else None
     bar = progress(loader, quiet, desc=f"epoch {epoch}", leave=False, mininterval=1.0)
@@ -211,27 +225,31 @@ def train_epoch(model: SastNetwork, loader: DataLoader, optimizer: torch.optim.O
     return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
 
 
-def _report(cfg: TrainConfig, method: Method, model: SastNetwork, test: BinnedDataset,
+def _report(cfg: TrainConfig, model: SastNetwork, test: BinnedDataset,
             val: Optional[BinnedDataset], history: list[dict], best: dict[str, Any],
-            epoch_seconds: list[float], out: Path,
-            hardware: Optional[HardwareEval], trained: int) -> dict[str, Any]:
+            epoch_seconds: list[float], out: Path, hardware: Optional[HardwareEval],
+            trained: int, rho: float, stopped: bool, unfinished: bool) -> dict[str, Any]:
+    """The run's report.  What the run's Method decided comes in as values: ``rho``, the
+    SAM radius it trained with; ``stopped``, whether ``--patience`` ended it;
+    ``unfinished``, whether it ended inside the slope warm-up."""
+    split = split_record(cfg)
+    official = official_test(cfg) if cfg.folds else None
     sur = evaluate(model, test, "surrogate")
     hard = evaluate(model, test, "hard")
     report: dict[str, Any] = {
-        "method": cfg.method, "rho": cfg.effective_rho, "dataset": cfg.dataset,
+        "method": cfg.method, "rho": rho, "dataset": cfg.dataset,
         "epochs": len(history), "max_epochs": cfg.epochs,
-        "stopped_early": stopped_early(history, best, cfg.patience,
-                                       method.warmup_epochs(cfg)),
+        "stopped_early": stopped,
         "seed": cfg.seed,
         "beta": cfg.beta,
         "threshold": cfg.threshold, "lr": cfg.lr, "qat_bits": cfg.qat_bits,
-        "warmup_unfinished": method.warmup_unfinished(cfg),
+        "warmup_unfinished": unfinished,
         "best_epoch": best["epoch"], "val_hard_accuracy": best.get("val_hard_accuracy"),
         "val_samples": len(val) if val is not None else 0,
         "trained_samples": trained,
         "init_factors": best.get("init_factors"),
         "surrogate_accuracy": sur.accuracy, "hard_accuracy": hard.accuracy,
-        "transfer_gap": 100.0 * (sur.accuracy - hard.accuracy),
+        "transfer_gap": transfer_gap(sur.accuracy, hard.accuracy),
         "hard_synops_per_sample": hard.synops_per_sample,
         "hard_synops_per_layer": hard.synops_per_layer,
         "surrogate_synops_per_sample": sur.synops_per_sample,
@@ -240,12 +258,11 @@ def _report(cfg: TrainConfig, method: Method, model: SastNetwork, test: BinnedDa
         "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else None,
         "test_samples": sur.samples, "history": history, "config": cfg.as_dict(),
         "test_split": f"fold {cfg.fold} of {cfg.folds}" if cfg.folds else "test",
-        "split": split_record(cfg),
+        "split": split,
         "test_labels": hard.labels, "surrogate_predictions": sur.predictions,
         "hard_predictions": hard.predictions,
         "networks": {"slayer_export": NETWORK},
     }
-    official = official_test(cfg) if cfg.folds else None
     if official is not None:
         report["official_hard_accuracy"] = accuracy(model, official, "hard")
         report["official_surrogate_accuracy"] = accuracy(model, official, "surrogate")
@@ -264,89 +281,15 @@ def stopped_early(history: list[dict], best: dict[str, Any], patience: int,
 
 
 def calibrate_init(model: SastNetwork, cfg: TrainConfig, method: Method,
-                   train_set: BinnedDataset) -> Optional[list[float]]:
+                   train_set: BinnedDataset, device: torch.device) -> Optional[list[float]]:
     """With ``cfg.init_rate > 0``, scale each layer's initial weights so its mean rate on
-    the first 128 training samples, in the method's training forward pass, is that
-    rate (:func:`calibrate_rates`); returns the factors."""
+    the first 128 training samples (moved to ``device``, the model's), in the method's
+    training forward pass, is that rate (:func:`calibrate_rates`); returns the factors."""
     if not cfg.init_rate:
         return None
     method.start_epoch(model, cfg, 1)
     x, _ = next(iter(train_set.loader(128)))
-    return calibrate_rates(model, x.to(module_device(model)), cfg.init_rate)
-
-
-def _checkpoint(cfg: TrainConfig, model: SastNetwork, optimizer, scheduler, history,
-                epoch_seconds, best, generators: dict[str, torch.Generator],
-                watch: "HealthWatch") -> dict[str, Any]:
-    return {"config": cfg.as_dict(), "model_config": model.config,
-            "health": watch.state(),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "history": history, "epoch_seconds": epoch_seconds, "best": best,
-            "torch_rng": torch.get_rng_state(),
-            "generators": {k: g.get_state() for k, g in generators.items()}}
-
-
-class HealthWatch:
-    """A run's training health (:mod:`lava_sast.health`): measured at the start and after
-    every epoch on a fixed probe batch in the training forward pass; the first problems
-    are printed in one warning line naming the layers and the likely setting."""
-
-    def __init__(self, model: SastNetwork, cfg: TrainConfig, method: Method,
-                 train_set: BinnedDataset, loss_fx: torch.nn.Module) -> None:
-        self.model, self.cfg, self.method, self.loss_fx = model, cfg, method, loss_fx
-        self.x, self.y = health.probe_batch(train_set, module_device(model))
-        self.names = health.layer_names(model)
-        self.start: Optional[list[dict]] = None
-        self.seen: list[list[dict]] = []  # every measurement so far, the start first
-        self.warnings: list[str] = []
-
-    def measure(self, epoch: int) -> list[dict[str, float]]:
-        """Health after ``epoch`` (0: the start, in epoch 1's forward pass); warns once."""
-        if epoch == 0:
-            self.method.start_epoch(self.model, self.cfg, 1)
-        was_training = self.model.training
-        self.model.train()
-        try:
-            rows = health.layer_health(self.model, self.x, self.y, self.loss_fx)
-        finally:
-            self.model.train(was_training)
-        if epoch == 0:
-            self.start = rows
-        problems = health.diagnose(rows, self.names, self.seen)
-        self.seen.append(rows)
-        if problems:
-            line = health.warning_line(epoch, problems, health.likely_settings(
-                self.cfg, self.method.spike_mode))
-            if not self.warnings:
-                print(line, file=sys.stderr, flush=True)
-            self.warnings.append(line)
-        return rows
-
-    def state(self) -> dict[str, Any]:
-        return {"start": self.start, "warnings": self.warnings}
-
-    def restore(self, state: Optional[dict[str, Any]], history: list[dict]) -> None:
-        if state:
-            self.start, self.warnings = state["start"], list(state["warnings"])
-            self.seen = [self.start] + [h["health"] for h in history if h.get("health")]
-
-    def report(self) -> dict[str, Any]:
-        return {"health_start": self.start, "health_layers": self.names,
-                "health_warnings": self.warnings}
-
-    def plot(self, history: list[dict], path: Path) -> None:
-        health.plot(self.start, history, path, self.names)
-
-
-def _check_resume(stored: dict[str, Any], cfg: TrainConfig, given: set[str],
-                  path: Path) -> None:
-    """Refuse ``--resume`` with an explicitly given setting that differs from the run's."""
-    diffs = config_differences(stored, cfg, given)
-    if diffs:
-        key, have, want = diffs[0]
-        raise ValueError(f"--resume: the run in {path} was trained with {key} "
-                         f"{have!r}, not {want!r}; use another --out")
+    return calibrate_rates(model, x.to(device), cfg.init_rate)
 
 
 def train(cfg: TrainConfig, resume: bool = False,
@@ -388,12 +331,11 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
     ckpt_path = out / CHECKPOINT
     state = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if state is not None:
-        _check_resume(state["config"], cfg, given or set(), out)
-        moved = {"data_dir": cfg.data_dir} if cfg.data_dir is not None else {}
-        here = {k: getattr(cfg, k) for k in RESUMABLE - {"data_dir"}}  # this request's
-        cfg = resolved(TrainConfig.from_dict({**state["config"], **here, **moved}))
+        cfg = resumed(state["config"], cfg, given or set(), out)
     method: Method = get_method(cfg.method)  # the run's method, looked up once
-    if method.warmup_unfinished(cfg):
+    warmup, unfinished = method.warmup_epochs(cfg), method.warmup_unfinished(cfg)
+    rho = method.effective_rho(cfg.rho)
+    if unfinished:
         print(f"warning: --epochs {cfg.epochs} ends inside the {cfg.beta_warmup}-epoch slope "
               f"warm-up: no epoch trains at beta {cfg.beta:g} (the last at "
               f"{method.beta_at(cfg, cfg.epochs):.3g}), and the reported net is the last "
@@ -403,14 +345,14 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
     ascent_gen = torch.Generator().manual_seed(cfg.seed + 1)
     train_set, val_set, test_set = load_splits(cfg)
     device = resolve_device(cfg.device)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes,
-                        method).to(device)
-    init_factors = calibrate_init(model, cfg, method, train_set) if state is None else None
+    model = build_model(cfg, method, train_set.spec.input_shape,
+                        train_set.num_classes).to(device)
+    init_factors = (calibrate_init(model, cfg, method, train_set, device)
+                    if state is None else None)
     optimizer = method.optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: method.lr_factor(cfg, i + 1))  # i: epochs stepped so far
     loss_fx = make_loss(cfg)
-    watch = HealthWatch(model, cfg, method, train_set, loss_fx)
     history: list[dict] = []
     epoch_seconds: list[float] = []
     best: dict[str, Any] = {"epoch": 0, "init_factors": init_factors}
@@ -420,13 +362,17 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         if state.get("scheduler"):  # the factor follows cfg.epochs (an extended run's too)
             scheduler.load_state_dict(state["scheduler"])
         history, epoch_seconds, best = state["history"], state["epoch_seconds"], state["best"]
-        watch.restore(state.get("health"), history)
         torch.set_rng_state(state["torch_rng"])
         generator.set_state(state["generators"]["loader"])
         ascent_gen.set_state(state["generators"]["ascent"])
         print(f"resuming {ckpt_path} after epoch {len(history)}")
-    else:
-        watch.measure(0)  # the start, in epoch 1's forward pass
+    watch = health.HealthWatch(model, train_set, loss_fx, device,
+                               health.likely_settings(cfg, method.spike_mode))
+    if state is not None:
+        watch.restore(state.get("health"), history)
+    else:  # the start, in epoch 1's forward pass
+        method.start_epoch(model, cfg, 1)
+        watch.measure(0)
     if len(history) < cfg.epochs:  # outputs of a shorter run would no longer match
         for name in (REPORT, NETWORK, "network_int8.net", "network_int4.net"):
             (out / name).unlink(missing_ok=True)
@@ -434,27 +380,27 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
     ascent = (train_set.loader(cfg.batch_size, shuffle=True, generator=ascent_gen)
               if cfg.sam_ascent == "independent" and isinstance(optimizer, SAM) else None)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
-        if stopped_early(history, best, cfg.patience, method.warmup_epochs(cfg)):
+        if stopped_early(history, best, cfg.patience, warmup):
             break
         start = time.perf_counter()
         method.start_epoch(model, cfg, epoch)
-        stats = train_epoch(model, loader, optimizer, loss_fx, epoch, ascent,
+        beta = method.beta_at(cfg, epoch)
+        stats = train_epoch(model, loader, optimizer, loss_fx, epoch, device, ascent,
                             cfg.clip_grad, cfg.quiet)
         scheduler.step()
         epoch_seconds.append(time.perf_counter() - start)
         stats["health"] = watch.measure(epoch)  # not part of the epoch's time
         if val_set is not None:
             stats["val_hard_accuracy"] = accuracy(model, val_set, "hard")
-        candidate = epoch > method.warmup_epochs(cfg)
-        if candidate and (val_set is None or stats["val_hard_accuracy"]
-                          >= best.get("val_hard_accuracy", -1)):
+        if epoch > warmup and (val_set is None or stats["val_hard_accuracy"]
+                               >= best.get("val_hard_accuracy", -1)):
             best = {**best, "epoch": epoch,
                     "val_hard_accuracy": stats.get("val_hard_accuracy"),
-                    "beta": method.beta_at(cfg, epoch),
-                    "model": copy.deepcopy(model.state_dict())}
-        history.append({"epoch": epoch, "beta": method.beta_at(cfg, epoch), **stats})
-        save_atomic(_checkpoint(cfg, model, optimizer, scheduler, history, epoch_seconds,
-                                best, {"loader": generator, "ascent": ascent_gen}, watch),
+                    "beta": beta, "model": copy.deepcopy(model.state_dict())}
+        history.append({"epoch": epoch, "beta": beta, **stats})
+        save_atomic(training_state(cfg.as_dict(), model, optimizer, scheduler, history,
+                                   epoch_seconds, best,
+                                   {"loader": generator, "ascent": ascent_gen}, watch.state()),
                     ckpt_path)
         val_text = (f" val hard {stats['val_hard_accuracy']:.3f}"
                     if val_set is not None else "")
@@ -468,8 +414,9 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, given: Optional[set
         model.load_state_dict(best["model"])
     method.start_epoch(model, cfg, best["epoch"])
     model.export_hdf5(out / NETWORK)
-    report = _report(cfg, method, model, test_set, val_set, history, best, epoch_seconds,
-                     out, hardware, len(train_set))
+    stopped = stopped_early(history, best, cfg.patience, warmup)
+    report = _report(cfg, model, test_set, val_set, history, best, epoch_seconds, out,
+                     hardware, len(train_set), rho, stopped, unfinished)
     report.update(watch.report())
     watch.plot(history, out / HEALTH_PLOT)
     write_json_atomic(out / REPORT, report)

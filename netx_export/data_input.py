@@ -7,9 +7,26 @@ import numpy as np
 import torch
 
 from lava_sast.datasets import BinnedDataset, DatasetError, load_dataset
+from lava_sast.nir_graph import ALWAYS_ON_INPUT
 
 from .emulate import input_shape_of
 from .netx_model import IntNetwork
+
+
+def always_on_channels(net: IntNetwork) -> int:
+    """How many always-on channels end the net's input (its file's input record: a NIR
+    graph's bias into a persistent current, :func:`lava_sast.nir_graph._always_on`); the
+    data gives the rest, and :func:`with_always_on` appends them."""
+    return int((net.binning or {}).get(ALWAYS_ON_INPUT, 0))
+
+
+def with_always_on(net: IntNetwork, spikes: torch.Tensor) -> torch.Tensor:
+    """``spikes`` ``[N, inputs, T]`` with the net's always-on channels (spiking at every
+    step) appended after the data's inputs."""
+    k = always_on_channels(net)
+    if not k:
+        return spikes
+    return torch.cat([spikes, spikes.new_ones(spikes.shape[0], k, spikes.shape[-1])], 1)
 
 
 def binning_for(net: IntNetwork, bin_us: Optional[int] = None,
@@ -33,6 +50,8 @@ def load_checked(net: IntNetwork, dataset: str, data_dir: Optional[str], split: 
     data = load_dataset(dataset, data_dir, split, bin_us, n_bins, max_samples=samples,
                         cache_dir=cache_dir, download=download)
     shape = input_shape_of(net)
+    if always_on_channels(net):
+        shape = (shape[0] - always_on_channels(net),)
     per_bin = data.sample_shape[:-1]
     if int(np.prod(per_bin)) != int(np.prod(shape)):
         raise DatasetError(
@@ -54,5 +73,8 @@ def load_inputs(net: IntNetwork, dataset: str, data_dir: Optional[str], split: s
     data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download, bin_us,
                         n_bins)
     steps = data.sample_shape[-1]
+    if always_on_channels(net):
+        flat = data.spikes.float().reshape(len(data), -1, steps)
+        return with_always_on(net, flat), data.labels, steps
     spikes = data.spikes.float().reshape(len(data), *input_shape_of(net), steps)
     return spikes, data.labels, steps

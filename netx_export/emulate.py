@@ -9,10 +9,12 @@ sign-magnitude 12-bit shifts, 24-bit wrap of ``u``, the bias ``bias_mant << 6`` 
 to ``v``, clip of ``v``, spike when ``v > vThMant << 6``, reset to zero.  With that
 reset schedule every layer starts each sample from zero state and sees its input at
 the same step index, so feed-forward samples are independent and can be batched.
-A ``dense_rec`` layer's recurrent synapse delivers its spikes one step later, and at a
-sample's first step that is the previous sample's last step (Lava resets the neuron
-state, not the synapse's buffer): the emulator carries it over, in the order the
-samples are given (:func:`_emulate_chained`).
+What is per layer kind (the synaptic sum, what a kind adds to the step, what it carries
+from one step to the next beyond the neuron) is the kind's
+(:class:`lava_sast.layers.LayerKind`, its ``emu_*`` methods, on a :class:`LayerState`).
+A carry outlives Lava's reset, which clears the neuron state, not a synapse's buffer: at
+a sample's first step it holds the previous sample's last step, and the emulator chains
+it across samples, in the order they are given (:func:`_emulate_chained`).
 ``python -m netx_export.verify`` checks this spike for spike against Lava.
 """
 from __future__ import annotations
@@ -23,12 +25,11 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from torch.utils.data import Dataset
 
 from lava_sast.datasets import batches
-from lava_sast.synops import conv_fan_out, dense_fan_out, synops_per_sample
+from lava_sast.synops import dense_fan_out, fan_out_of, synops_per_sample
 
 from .netx_model import IntLayer, IntNetwork
 
@@ -67,14 +68,15 @@ def _decay_(x: torch.Tensor, factor: float) -> torch.Tensor:
     return x
 
 
-class _LayerState:
+class LayerState:
     """One layer's state in float64 holding exact integers (faster than int64 on CPUs and
-    GPUs alike: a decay is one multiply and a trunc).  Lava's 24-bit wraps are applied only
-    where a layer's weights can reach them (:meth:`_bounds`)."""
+    GPUs alike: a decay is one multiply and a trunc), and the generic CUBA neuron; the
+    layer's kind (``kind``) computes its synaptic sum and step on it.  Lava's 24-bit wraps
+    are applied only where a layer's weights can reach them (:meth:`_bounds`)."""
 
     def __init__(self, layer: IntLayer, batch: int, in_shape: tuple[int, ...],
                  device: torch.device) -> None:
-        self.layer = layer
+        self.layer, self.kind, self.device = layer, layer.layer_kind, device
         self.u = torch.zeros(batch, *layer.shape, dtype=torch.float64, device=device)
         self.v = torch.zeros_like(self.u)
         self.vth = float(layer.vth << 6)
@@ -82,47 +84,46 @@ class _LayerState:
         self.bias = (torch.as_tensor(layer.bias, dtype=torch.float64, device=device) * 64
                      if layer.bias is not None else None)
         # float32 sums of integers are exact below 2**24 on the CPU; otherwise, and on GPUs
-        # (whose float32 convolutions may run in TF32), float64
-        bound = float(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(1).max())
-        if layer.recurrent:
-            bound += float(np.abs(layer.weight_rec).sum(1).max())
+        # (whose float32 convolutions may run in TF32), float64.  Every synapse of the
+        # layer (its kind's arrays) feeds the same neurons: their largest sums add up
+        bound = sum(float(np.abs(w).reshape(w.shape[0], -1).sum(1).max())
+                    for w in layer.arrays())
         exact32 = bound < 2 ** 24 and device.type == "cpu"
         self.dtype = torch.float32 if exact32 else torch.float64
-        self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
-        # dense_rec: a second Lava Dense from the layer's own spikes, one step later
-        self.weight_rec = (torch.as_tensor(layer.weight_rec, dtype=self.dtype, device=device)
-                           if layer.recurrent else None)
-        self.prev = (torch.zeros(batch, layer.num_neurons, dtype=self.dtype, device=device)
-                     if layer.recurrent else None)
+        self.weight = self.tensor(layer.weight)
         self.scale = 2.0 ** layer.weight_exp
         self.i_factor = _decay_factor(layer.i_decay)
         self.v_factor = _decay_factor(layer.v_decay)
-        self.wrap_acc, self.wrap_u = self._bounds(bound)
+        self.sum_reaches_wrap, self.wrap_u = self._bounds(bound)
+        carry = self.kind.emu_carry_shape(layer)
+        #: what the kind carries from one step to the next (and across samples)
+        self.carry = (torch.zeros(batch, *carry, dtype=self.dtype, device=device)
+                      if carry is not None else None)
+        self.kind.emu_init(self)
         self.fan_out = fan_out(layer, in_shape).to(device)
 
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        """``array`` (integers) in the sums' dtype, on the state's device."""
+        return torch.as_tensor(array, dtype=self.dtype, device=self.device)
+
     def _bounds(self, wsum: float) -> tuple[bool, bool]:
-        """Whether the conv sum and the current can reach Lava's 24-bit wrap: the sum is at
-        most ``wsum`` (binary inputs); the current at most ``64 a / (1 - factor)``."""
-        lay = self.layer
-        wrap_acc = lay.kind == "conv" and wsum >= UV_MAX
+        """Whether the synaptic sum and the current can reach Lava's 24-bit wrap: the sum
+        is at most ``wsum`` (binary inputs); the current at most ``64 a / (1 - factor)``."""
         a_max = wsum * self.scale * 64
         u_max = a_max / (1 - self.i_factor) if self.i_factor < 1 else math.inf
-        return wrap_acc, u_max >= UV_MAX
+        return wsum >= UV_MAX, u_max >= UV_MAX
+
+    @staticmethod
+    def wrap24(acc: torch.Tensor) -> torch.Tensor:
+        """``acc`` wrapped to signed 24 bits (float64)."""
+        return torch.remainder(acc.double() + UV_MAX, 2 * UV_MAX) - UV_MAX
 
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
         """The input current ``a << 6`` of binary spikes ``s``: exact integers, in the sum's
         own dtype (scaling by powers of two is exact in float32 too)."""
-        lay = self.layer
-        if lay.kind == "dense":
-            acc = s.reshape(s.shape[0], -1).to(self.dtype) @ self.weight.T
-        else:
-            acc = F.conv2d(s.to(self.dtype), self.weight, stride=lay.stride, padding=lay.padding,
-                           dilation=lay.dilation, groups=lay.groups)
-        if self.wrap_acc:  # Lava's Conv wraps its output to signed 24 bit
-            acc = torch.remainder(acc.double() + UV_MAX, 2 * UV_MAX) - UV_MAX
-        return self._exp(acc) * 64
+        return self.exp(self.kind.emu_sum(self, s)) * 64
 
-    def _exp(self, acc: torch.Tensor) -> torch.Tensor:
+    def exp(self, acc: torch.Tensor) -> torch.Tensor:
         """A Lava Dense's weight exponent: ``acc << exp``, or ``acc >> -exp`` (flooring)."""
         if self.layer.weight_exp < 0:  # an arithmetic shift right floors
             return torch.floor(acc * self.scale)
@@ -131,10 +132,13 @@ class _LayerState:
         return acc
 
     def step(self, a: torch.Tensor) -> torch.Tensor:
-        """One time step on input current ``a``; returns the spikes (bool).  The state is
-        updated in place."""
-        if self.weight_rec is not None:  # the recurrent Dense's output, shifted on its own
-            a = a + self._exp(self.prev @ self.weight_rec.T) * 64
+        """One time step on input current ``a``, as the layer's kind takes it; returns the
+        spikes (bool).  The state is updated in place."""
+        return self.kind.emu_step(self, a)
+
+    def neuron_step(self, a: torch.Tensor) -> torch.Tensor:
+        """Lava's fixed-point CUBA neuron, one step on input current ``a``: the spikes
+        (bool); ``u`` and ``v`` are updated in place."""
         u = _decay_(self.u, self.i_factor).add_(a)
         if self.wrap_u:
             u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
@@ -145,29 +149,24 @@ class _LayerState:
         v.clamp_(-UV_MAX + 1, UV_MAX - 1)
         spike = v > self.vth
         self.u, self.v = u, v.masked_fill_(spike, 0.0)
-        if self.prev is not None:
-            self.prev = spike.reshape(spike.shape[0], -1).to(self.dtype)
         return spike
 
 
 def fan_out(layer: IntLayer, in_shape: tuple[int, ...]) -> torch.Tensor:
     """Synapses leaving each input neuron of ``layer`` (input shape ``in_shape``)."""
-    if layer.kind == "conv":
-        return conv_fan_out(in_shape, tuple(layer.weight.shape[2:4]), layer.stride,
-                            layer.padding, layer.dilation,
-                            layer.weight.shape[0] // layer.groups)
-    return dense_fan_out(in_shape, layer.weight.shape[0])
+    return fan_out_of(layer.layer_kind.netx_fan_out(layer), in_shape)
 
 
 def layer_synops(layer: IntLayer, fan: torch.Tensor, in_counts: torch.Tensor,
                  out_counts: torch.Tensor) -> torch.Tensor:
     """SynOps per sample of ``layer``: its input spike counts ``[N, ...]`` times their
-    fan-out ``fan`` (:func:`fan_out`) and, for a ``dense_rec`` layer, its own spike counts
-    ``[N, ...]`` times the recurrent fan-out (every neuron of the layer)."""
+    fan-out ``fan`` (:func:`fan_out`) and, where its kind feeds its own spikes to synapses
+    (``netx_own_fan_out``), its spike counts ``[N, ...]`` times that fan-out."""
     ops = synops_per_sample(in_counts, fan)
-    if layer.recurrent:
+    own = layer.layer_kind.netx_own_fan_out(layer)
+    if own:
         ops = ops + synops_per_sample(out_counts, dense_fan_out(
-            (layer.num_neurons,), layer.num_neurons).to(out_counts.device))
+            (layer.num_neurons,), own).to(out_counts.device))
     return ops
 
 
@@ -175,8 +174,7 @@ def layer_input_shapes(net: IntNetwork) -> list[tuple[int, ...]]:
     """Per-sample input shape of every weighted layer (dense inputs flattened)."""
     shapes, shape = [], input_shape_of(net)
     for layer in net.layers:
-        if layer.kind == "dense":
-            shape = (int(np.prod(shape)),)
+        shape = layer.layer_kind.netx_input_shape(shape)
         shapes.append(shape)
         shape = layer.shape
     return shapes
@@ -250,24 +248,23 @@ Carry = Optional[list[Optional[torch.Tensor]]]
 def _emulate_chained(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
                      record: bool, device: torch.device, carry: Carry
                      ) -> tuple[EmulationResult, Carry]:
-    """``spikes`` streamed in order, as Lava runs them: each sample's recurrent layers
-    receive, at its first step, their own spikes of the previous sample's last step
-    (``carry``: those of the sample before this batch; ``None``: zero).  Samples are
+    """``spikes`` streamed in order, as Lava runs them: each sample's layers with a carry
+    (their kind's ``emu_carry_shape``) start from the carry of the previous sample's last
+    step (``carry``: that of the sample before this batch; ``None``: zero).  Samples are
     emulated as a batch and the carries iterated to their fixed point, which is the
     sequential result (after ``k`` rounds the first ``k`` samples are exact; it usually
     takes two).  Returns the result and the carry for the next batch."""
-    rec = [layer.recurrent for layer in net.layers]
-    if not any(rec):
+    carried = [layer.layer_kind.emu_carry_shape(layer) for layer in net.layers]
+    if all(c is None for c in carried):
         return _emulate_batch(net, spikes, shape, record, device)[0], None
     n = spikes.shape[0]
     if carry is None:
         carry = _preroll(net, spikes.shape[-1], device)
-    first = [None if not r else (torch.zeros(1, layer.num_neurons, device=device)
-                                 if carry is None or carry[k] is None
-                                 else carry[k].to(device).reshape(1, -1))
-             for k, (layer, r) in enumerate(zip(net.layers, rec))]
-    now = [None if f is None else torch.cat([f, torch.zeros(n - 1, f.shape[1],
-                                                            device=device)])
+    first = [None if c is None else (torch.zeros(1, *c, device=device)
+                                     if carry is None or carry[k] is None
+                                     else carry[k].to(device).reshape(1, *c))
+             for k, c in enumerate(carried)]
+    now = [None if f is None else torch.cat([f, f.new_zeros(n - 1, *f.shape[1:])])
            for f in first]
     for _ in range(n + 1):
         result, last = _emulate_batch(net, spikes, shape, record, device, now)
@@ -276,17 +273,16 @@ def _emulate_chained(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ..
         if all(a is None or torch.equal(a, b) for a, b in zip(after, now)):
             return result, [None if l is None else l[-1:].clone() for l in last]
         now = after
-    raise AssertionError("recurrent carries did not settle")  # cannot happen: see above
+    raise AssertionError("carries did not settle")  # cannot happen: see above
 
 
 def _preroll(net: IntNetwork, steps: int, device: torch.device) -> Carry:
-    """Each recurrent layer's spikes at the step before its first sample, as Lava runs
-    the stream: NetX's layer ``k`` (0-based) first resets at Lava step ``k + 2`` (reset
-    offset 1, one more per layer) and runs from step 1 before that, on its bias and the
-    previous layer's spikes of the step before, resetting whenever the step is ``k + 2``
-    modulo ``steps``.  Those spikes are wiped from every state but the recurrent synapse's
-    buffer, which delivers them at the first step of sample 0."""
-    states = [_LayerState(layer, 1, in_shape, device)
+    """Each carry at the step before the first sample, as Lava runs the stream: NetX's
+    layer ``k`` (0-based) first resets at Lava step ``k + 2`` (reset offset 1, one more per
+    layer) and runs from step 1 before that, on its bias and the previous layer's spikes
+    of the step before, resetting whenever the step is ``k + 2`` modulo ``steps``.  The
+    reset wipes every state but the carry, which reaches the first step of sample 0."""
+    states = [LayerState(layer, 1, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
     shapes = [(1, *in_shape) for in_shape in layer_input_shapes(net)]
     previous: list[torch.Tensor] = [torch.zeros(1, *st.layer.shape, device=device)
@@ -303,18 +299,18 @@ def _preroll(net: IntNetwork, steps: int, device: torch.device) -> Carry:
             x = (previous[k - 1].reshape(shapes[k]) if k else torch.zeros(shapes[0], device=device))
             now.append(st.step(st.synaptic_input(x)).to(torch.float32))
         previous = now
-    return [None if st.prev is None else st.prev.float() for st in states]
+    return [None if st.carry is None else st.carry.float() for st in states]
 
 
 def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...],
                    record: bool, device: torch.device, carry: Carry = None
                    ) -> tuple[EmulationResult, list[Optional[torch.Tensor]]]:
     n, steps = spikes.shape[0], spikes.shape[-1]
-    states = [_LayerState(layer, n, in_shape, device)
+    states = [LayerState(layer, n, in_shape, device)
               for layer, in_shape in zip(net.layers, layer_input_shapes(net))]
     for k, st in enumerate(states):
-        if st.prev is not None and carry is not None and carry[k] is not None:
-            st.prev = carry[k].to(st.dtype)
+        if st.carry is not None and carry is not None and carry[k] is not None:
+            st.carry = carry[k].to(st.dtype).reshape(st.carry.shape)
     first = states[0]
     # counts in float32 (exact below 2**24 steps): the spikes are converted once, for the
     # next layer's sum and the count alike
@@ -331,8 +327,7 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
             s = first.step(a0[:, j])
             for k, st in enumerate(states):
                 if k:
-                    s_in = s.reshape(n, -1) if st.layer.kind == "dense" else s
-                    s = st.step(st.synaptic_input(s_in))
+                    s = st.step(st.synaptic_input(s))
                 s = s.to(torch.float32)
                 spike_sums[k] += s
                 if record:
@@ -343,6 +338,6 @@ def _emulate_batch(net: IntNetwork, spikes: torch.Tensor, shape: tuple[int, ...]
     synops = torch.stack([layer_synops(st.layer, st.fan_out, c, o)
                           for c, o, st in zip(in_counts, spike_sums, states)], dim=1)
     layer_spikes = [torch.stack(tr, dim=-1).cpu() for tr in traces] if record else None
-    last = [None if st.prev is None else st.prev.float() for st in states]
+    last = [None if st.carry is None else st.carry.float() for st in states]
     return (EmulationResult(spike_sums[-1].reshape(n, -1).cpu(), synops.cpu(), layer_spikes),
             last)

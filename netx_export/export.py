@@ -61,8 +61,8 @@ def quantized_copy(model: SastNetwork, weight_bits: int = 8,
     info = []
     with torch.no_grad():
         for i, b in enumerate(q.weighted_blocks()):
-            # the layer's synapses (a recurrent layer's two) share one grid, as NetX
-            # gives them one exponent
+            # the layer's synapses (all its kind's) share one grid, as NetX gives them
+            # one exponent
             syns = kind_of(b).synapses(b)
             used_each = [s.pre_hook_fx(s.weight) if s.pre_hook_fx is not None else s.weight
                          for s in syns]

@@ -194,6 +194,7 @@ def raw_case(seed: int, out_dir: str | Path) -> Case:
 def model_case(seed: int, out_dir: str | Path) -> Case:
     """A random :class:`SastNetwork` (pool, flatten-first, biases, per-layer neurons) with
     random weights, exported as a trained net is."""
+    from lava_sast.layers import kind_of
     from lava_sast.models import SastNetwork
 
     from .export import export_network
@@ -241,8 +242,8 @@ def model_case(seed: int, out_dir: str | Path) -> Case:
                 w.copy_(-w.abs())
             if getattr(b, "bias", None) is not None:
                 b.bias.copy_(torch.randn_like(b.bias) * 0.5)
-            if hasattr(b, "recurrent_synapse"):
-                r = b.recurrent_synapse.weight
+            for syn in kind_of(b).synapses(b)[1:]:  # the kind's further synapses
+                r = syn.weight
                 r.copy_(torch.randn_like(r) * float(rng.uniform(0.3, 3.0)))
     export_network(net, path, weight_bits=bits)
     density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 1),
@@ -253,7 +254,7 @@ def model_case(seed: int, out_dir: str | Path) -> Case:
     kinds = [l["type"] for l in arch]
     return Case(seed, path, x, {"source": "model", "bits": bits, "kinds": kinds,
                                 "bias": [bool(l.get("bias")) for l in arch
-                                         if l["type"] in ("conv", "dense", "dense_rec")],
+                                         if kind_of(l).weighted],
                                 "density": density})
 
 
@@ -279,7 +280,7 @@ def compare_case(case: Case, lava: list[np.ndarray]) -> dict[str, Any]:
     emu = emulate(net, x, record_layers=True)
     mism = [int((e.numpy() != l.reshape(e.shape)).sum())
             for e, l in zip(emu.layer_spikes, lava)]
-    layers = [{"kind": "dense_rec" if l.recurrent else l.kind,
+    layers = [{"kind": l.netx_type,
                "neurons": int(l.num_neurons), "weight_bits": int(l.num_weight_bits),
                "weight_exp": int(l.weight_exp),
                "bias": l.bias is not None and bool(l.bias.any()),

@@ -5,19 +5,23 @@ Weights go through the same calls NetX and Lava make
 ``truncate_weights`` with the sign mode each Lava ``Dense`` derives from its own
 weights), so the emulator uses exactly the integers Lava runs.  Every field NetX reads
 is read here or refused in one line that names it (docs/design.md lists the Lava details
-mirrored).
+mirrored).  What each layer type reads, and how its weights become Lava's, is its layer
+kind's (:meth:`lava_sast.layers.LayerKind.read_netx`, ``lava_weights``); this module opens
+the file, checks fields (:class:`LayerReader`) and holds NetX's and Lava's weight grid
+(:class:`LavaGrid`).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import h5py
 import numpy as np
 
 import lava_sast  # noqa: F401  (compat hook before lava imports)
+from lava_sast.layers import LayerKind, array_owners, netx_kind
 from lava_sast.models import input_binning
 from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
 from lava.utils.weightutils import (clip_weights, determine_sign_mode,
@@ -28,12 +32,35 @@ class NetworkFileError(ValueError):
     """An hdf5 network file that NetX cannot read; the message names the file."""
 
 
+class _Arrays:
+    """A layer's weight arrays: ``weight`` and, by NetX name, those its kind stores beside
+    it (``extra``, in :attr:`~lava_sast.layers.LayerKind.netx_arrays` order), each also an
+    attribute (``None`` where this layer's kind has no such array)."""
+
+    weight: Optional[np.ndarray]
+    extra: dict[str, np.ndarray]
+
+    def arrays(self) -> list[np.ndarray]:
+        """``weight``, then the kind's further arrays."""
+        return [self.weight, *self.extra.values()]
+
+    @property
+    def layer_kind(self) -> LayerKind:
+        """The registered kind of the stored NetX type."""
+        return netx_kind(self.netx_type)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in array_owners():
+            return self.__dict__.get("extra", {}).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 @dataclass
-class IntLayer:
+class IntLayer(_Arrays):
     """One weighted NetX layer in Lava's integer units."""
 
-    kind: str                       # 'dense' or 'conv' (a 'dense_rec' file layer is a
-    #                                 'dense' layer with ``weight_rec``)
+    kind: str                       # the synapse: 'dense' or 'conv' (``netx_type``: the
+    #                                 layer type as stored)
     weight: np.ndarray              # dense: [out, in]; conv: [out, in, kh, kw] (SLAYER order)
     weight_exp: int
     num_weight_bits: int
@@ -46,15 +73,16 @@ class IntLayer:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     bias: Optional[np.ndarray] = None  # Lava's bias_mant (int), in ``shape`` (SLAYER order)
-    weight_rec: Optional[np.ndarray] = None  # dense_rec: [out, out], acts one step later
+    netx_type: str = ""             # the stored NetX type (its layer kind's); '' = ``kind``
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # the kind's further
+    #                                 synapses' integers, by NetX name
+
+    def __post_init__(self) -> None:
+        self.netx_type = self.netx_type or self.kind
 
     @property
     def num_neurons(self) -> int:
         return int(np.prod(self.shape))
-
-    @property
-    def recurrent(self) -> bool:
-        return self.weight_rec is not None
 
 
 @dataclass
@@ -113,32 +141,35 @@ def _lava_synapse(w: np.ndarray, bits: int) -> np.ndarray:
     return np.asarray(w, dtype=np.int64)
 
 
-def _lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
-    w, bits, exp, _ = optimize_weight_bits(weight)
-    return _lava_synapse(w, bits), int(exp), int(bits)
+class LavaGrid:
+    """The integer grids stored weights reach Lava on (a layer kind's ``lava_weights``
+    picks one): each returns the arrays' integers, the weight exponent and bit count."""
 
+    @staticmethod
+    def shared(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
+        """NetX's ``create_dense``: the dense arrays (same rows) optimised together by
+        ``optimize_weight_bits`` side by side (one exponent, one bit count), then split
+        back into one Lava ``Dense`` each (:func:`_lava_synapse`: its own sign mode)."""
+        both, bits, exp, _ = optimize_weight_bits(np.hstack(tuple(arrays)))
+        both = np.asarray(both)
+        cuts = np.cumsum([a.shape[1] for a in arrays])[:-1]
+        return ([_lava_synapse(part, bits) for part in np.split(both, cuts, axis=1)],
+                int(exp), int(bits))
 
-def _lava_rec_weights(weight: np.ndarray, weight_rec: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """NetX's ``create_dense(rec=True)``: ``weight`` and ``weight_rec`` optimised together
-    (one exponent, one bit count), then split into two Lava ``Dense`` synapses, each with
-    its own sign mode."""
-    both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, weight_rec)))
-    both = np.asarray(both)
-    n_in = weight.shape[1]
-    return (_lava_synapse(both[:, :n_in], bits), _lava_synapse(both[:, n_in:], bits),
-            int(exp), int(bits))
+    @staticmethod
+    def as_stored(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
+        """The stored integers themselves (exponent 0, 8 bits), as NetX gives a ``Conv``."""
+        return [np.asarray(a).astype(np.int64) for a in arrays], 0, 8
 
 
 @dataclass
-class NetxLayer:
+class NetxLayer(_Arrays):
     """One layer as a NetX hdf5 file stores it (what ``netx.hdf5.Network`` reads): the
     weight as stored (integers, 64 per unit of SLAYER weight), the CUBA neuron's integer
     parameters and, for convolutions, their geometry."""
 
     kind: str                                  # 'input', 'flatten', 'dense' or 'conv'
-    #                                            (a 'dense_rec' layer is 'dense' with
-    #                                            ``weight_rec``)
+    #                                            (the synapse; ``netx_type``: as stored)
     shape: tuple[int, ...] = ()
     weight: Optional[np.ndarray] = None
     vth: int = 0
@@ -149,7 +180,12 @@ class NetxLayer:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     bias: Optional[np.ndarray] = None          # as stored
-    weight_rec: Optional[np.ndarray] = None    # dense_rec: [out, out] as stored
+    netx_type: str = ""                        # the stored type; '' = ``kind``
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # the kind's further
+    #                                            arrays as stored, by NetX name
+
+    def __post_init__(self) -> None:
+        self.netx_type = self.netx_type or self.kind
 
 
 def _neuron(cfg: NetDict, path: str, i: int) -> tuple[int, int, int]:
@@ -226,75 +262,98 @@ def _pair(value) -> tuple[int, int]:
     return tuple(int(v) for v in np.broadcast_to(value, 2))
 
 
+@dataclass
+class LayerReader:
+    """Layer ``index`` of the NetX file ``path`` (its group ``cfg``), as a layer kind reads
+    it (:meth:`lava_sast.layers.LayerKind.read_netx`): checked field readers, and errors
+    that name the file and layer."""
+
+    cfg: NetDict
+    path: str
+    index: int
+
+    @property
+    def type(self) -> str:
+        return self.cfg["type"]
+
+    def error(self, message: str) -> NetworkFileError:
+        """``path: layer i message``, to raise."""
+        return NetworkFileError(f"{self.path}: layer {self.index} {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.cfg.keys()
+
+    def is_group(self, key: str) -> bool:
+        """Whether ``key`` is an hdf5 group (e.g. complex ``weight/real``, ``weight/imag``)."""
+        return self.has(key) and isinstance(self.cfg.f[key], h5py.Group)
+
+    def value(self, key: str) -> Any:
+        """``key`` as NetX's ``NetDict`` reads it."""
+        return self.cfg[key]
+
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.atleast_1d(self.cfg["shape"]))
+
+    def pair(self, key: str) -> tuple[int, int]:
+        return _pair(self.cfg[key])
+
+    def neuron(self) -> tuple[int, int, int]:
+        """The CUBA neuron's ``(vThMant, iDecay, vDecay)`` (:func:`_neuron`)."""
+        if not self.has("neuron"):
+            raise self.error("has no neuron description")
+        return _neuron(self.cfg, self.path, self.index)
+
+    def weight(self, key: str) -> np.ndarray:
+        """Array ``key`` (float64), checked as NetX can deploy it (:func:`_check_weights`)."""
+        _check_weights(self.path, self.index, key)
+        return np.asarray(self.cfg[key], dtype=np.float64)
+
+    def dense_weight(self, key: str, n: int) -> np.ndarray:
+        """Array ``key`` as a dense ``[n, inputs]`` matrix."""
+        w = self.weight(key)
+        if w.ndim == 1:
+            w = w.reshape(n, -1)
+        if w.ndim != 2 or w.shape[0] != n:
+            raise self.error(f"{key} has shape {list(w.shape)}; expected [{n}, inputs]")
+        return w
+
+    def bias(self, shape: tuple[int, ...], conv: bool) -> Optional[np.ndarray]:
+        """The ``bias`` as stored (:func:`_bias`)."""
+        return _bias(self.cfg, self.path, self.index, shape, conv)
+
+    def layer(self, kind: str, **fields: Any) -> NetxLayer:
+        """The :class:`NetxLayer` read, of synapse ``kind``, stored as this type."""
+        return NetxLayer(kind, netx_type=self.type, **fields)
+
+    def refuse_foreign_arrays(self, kind: LayerKind) -> None:
+        """Refuse an array that NetX reads only in another layer type."""
+        for key, types in array_owners().items():
+            if key not in kind.netx_arrays and self.has(key):
+                raise self.error(f"is {self.type!r} but has {key} (NetX reads it only in "
+                                 f"a {' or '.join(map(repr, types))} layer)")
+
+
 def read_input(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    """The file's ``input`` layer (its shape; no neurons)."""
     if "neuron" in cfg.keys():
         raise NetworkFileError(f"{path}: input layers with neurons are not supported")
     return NetxLayer("input", tuple(int(v) for v in cfg["shape"]))
 
 
-def read_flatten(cfg: NetDict, path: str, i: int) -> NetxLayer:
-    return NetxLayer("flatten")
-
-
-def _dense_weight(cfg: NetDict, key: str, n: int, path: str, i: int) -> np.ndarray:
-    _check_weights(path, i, key)
-    w = np.asarray(cfg[key], dtype=np.float64)
-    if w.ndim == 1:
-        w = w.reshape(n, -1)
-    if w.ndim != 2 or w.shape[0] != n:
-        raise NetworkFileError(f"{path}: layer {i} {key} has shape {list(w.shape)}; "
-                               f"expected [{n}, inputs]")
-    return w
-
-
-def read_dense(cfg: NetDict, path: str, i: int) -> NetxLayer:
-    """A ``dense`` or ``dense_rec`` layer (NetX's ``create_dense`` reads the same fields:
-    ``shape``, ``neuron``, ``weight``, ``weight_rec``, ``delay``, ``bias``; complex
-    ``weight/real``/``weight/imag`` only for ``dense_comp``)."""
-    if "delay" in cfg.keys():
-        # NetX would build delayed synapses, and its RecurrentDense then drops the
-        # weight exponent; the emulator runs no delays
-        raise NetworkFileError(f"{path}: layer {i} has a delay field (axonal delays are "
-                               f"not supported)")
-    if "neuron" not in cfg.keys():
-        raise NetworkFileError(f"{path}: layer {i} has no neuron description")
-    vth, i_decay, v_decay = _neuron(cfg, path, i)
-    if "weight" in cfg.keys() and isinstance(cfg.f["weight"], h5py.Group):
-        raise NetworkFileError(f"{path}: layer {i} has complex weights (weight/real, "
-                               f"weight/imag), which are not supported")
-    shape = tuple(int(v) for v in np.atleast_1d(cfg["shape"]))
-    n = int(np.prod(shape))
-    w = _dense_weight(cfg, "weight", n, path, i)
-    rec = None
-    if cfg["type"] == "dense_rec":
-        rec = _dense_weight(cfg, "weight_rec", n, path, i)
-        if rec.shape != (n, n):
-            raise NetworkFileError(f"{path}: layer {i} weight_rec has shape "
-                                   f"{list(rec.shape)}; expected [{n}, {n}]")
-    elif "weight_rec" in cfg.keys():
-        raise NetworkFileError(f"{path}: layer {i} is 'dense' but has weight_rec (NetX "
-                               f"reads it only in a 'dense_rec' layer)")
-    return NetxLayer("dense", (n,), w, vth, i_decay, v_decay,
-                     bias=_bias(cfg, path, i, (n,), False), weight_rec=rec)
-
-
-def read_conv(cfg: NetDict, path: str, i: int) -> NetxLayer:
-    """A ``conv`` layer (NetX's ``create_conv`` reads the same fields)."""
-    vth, i_decay, v_decay = _neuron(cfg, path, i)
-    _check_weights(path, i)
-    w = np.asarray(cfg["weight"], dtype=np.float64)
-    shape = tuple(int(v) for v in cfg["shape"])
-    if len(shape) != 3:
-        raise NetworkFileError(f"{path}: layer {i} conv shape {list(shape)} is not [C, H, W]")
-    return NetxLayer("conv", shape, w.reshape(w.shape[:4]),
-                     vth, i_decay, v_decay, stride=_pair(cfg["stride"]),
-                     padding=_pair(cfg["padding"]), dilation=_pair(cfg["dilation"]),
-                     groups=int(cfg["groups"]), bias=_bias(cfg, path, i, shape, True))
-
-
-#: One reader per NetX layer type.
-READERS = {"input": read_input, "flatten": read_flatten, "dense": read_dense,
-           "dense_rec": read_dense, "conv": read_conv}
+def read_layer(cfg: NetDict, path: str, i: int) -> NetxLayer:
+    """Layer ``i`` (group ``cfg``) as stored: the input layer, or as its kind reads it."""
+    kind_name = cfg["type"]
+    if kind_name == "input":
+        return read_input(cfg, path, i)
+    try:
+        kind = netx_kind(kind_name)
+    except KeyError:
+        raise NetworkFileError(f"{path}: layer {i} type {kind_name!r} cannot be "
+                               f"deployed") from None
+    reader = LayerReader(cfg, path, i)
+    layer = kind.read_netx(reader)
+    reader.refuse_foreign_arrays(kind)
+    return layer
 
 
 def read_layers(path: str | os.PathLike) -> list[NetxLayer]:
@@ -313,12 +372,10 @@ def read_layers(path: str | os.PathLike) -> list[NetxLayer]:
     for i in range(n_layers):
         try:
             layer = layers_cfg[i]
-            kind = layer["type"]
+            layer["type"]
         except Exception as exc:
             raise NetworkFileError(f"{path}: layer {i} is unreadable ({exc})") from exc
-        if kind not in READERS:
-            raise NetworkFileError(f"{path}: layer {i} type {kind!r} cannot be deployed")
-        layers.append(READERS[kind](layer, path, i))
+        layers.append(read_layer(layer, path, i))
     return layers
 
 
@@ -333,22 +390,15 @@ def load_int_network(path: str | os.PathLike) -> IntNetwork:
             net.input_shape = layer.shape
         elif layer.kind == "flatten":
             net.flatten_before.append(len(net.layers))
-        elif layer.kind == "dense":
-            rec = None
-            if layer.weight_rec is not None:
-                w, rec, exp, bits = _lava_rec_weights(layer.weight, layer.weight_rec)
-            else:
-                w, exp, bits = _lava_weights(layer.weight)
-            net.layers.append(IntLayer("dense", w, exp, bits, layer.vth, layer.i_decay,
-                                       layer.v_decay, layer.shape,
-                                       bias=lava_bias(layer.bias, layer.shape),
-                                       weight_rec=rec))
         else:
+            kind = layer.layer_kind
+            weights, exp, bits = kind.lava_weights(layer, LavaGrid)
             net.layers.append(IntLayer(
-                "conv", layer.weight.astype(np.int64), 0, 8, layer.vth, layer.i_decay,
-                layer.v_decay, layer.shape, stride=layer.stride, padding=layer.padding,
+                layer.kind, weights[0], exp, bits, layer.vth, layer.i_decay, layer.v_decay,
+                layer.shape, stride=layer.stride, padding=layer.padding,
                 dilation=layer.dilation, groups=layer.groups,
-                bias=lava_bias(layer.bias, layer.shape)))
+                bias=lava_bias(layer.bias, layer.shape), netx_type=layer.netx_type,
+                extra=dict(zip(kind.netx_arrays[1:], weights[1:]))))
     if not net.layers:
         raise NetworkFileError(f"{path}: no weighted layers")
     if net.layers[0].kind == "conv" and net.input_shape is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -29,7 +30,8 @@ from lava_sast.cli import positive_float, positive_int
 from lava_sast.interrupt import run_guarded
 from lava_sast.datasets import DATASETS, BinningSpec, default_binning
 from lava_sast.models import binning_of, input_binning
-from lava_sast.nir_graph import NIRError, graph_and_model, graph_from_layers, graph_from_model
+from lava_sast.nir_graph import (ALWAYS_ON_INPUT, NIRError, graph_and_model, graph_from_layers,
+                                 graph_from_model)
 
 from .export import export_network
 from .netx_model import NetworkFileError, load_int_network, read_layers
@@ -52,8 +54,8 @@ def graph_from_netx(path: str | Path) -> Any:
                  "current_decay": g.i_decay / 4096, "voltage_decay": g.v_decay / 4096}
         if g.bias is not None:
             layer["bias"] = np.asarray(g.bias, np.float64).reshape(-1) / 64
-        if g.weight_rec is not None:  # dense_rec: NIR's recurrent Linear edge
-            layer["weight_rec"] = np.asarray(g.weight_rec, np.float64) / 64
+        if g.extra:  # a recurrent kind's arrays: NIR's edges from the neurons back to them
+            layer["loops"] = {k: np.asarray(v, np.float64) / 64 for k, v in g.extra.items()}
         if g.kind == "conv":
             layer.update(stride=list(g.stride), padding=list(g.padding),
                          dilation=list(g.dilation), groups=g.groups)
@@ -111,13 +113,22 @@ def import_file(path: str | Path, out: str | Path, dt: Optional[float] = None,
     written, with ``warnings`` (implausible decays, degenerate layers)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        graph, model = graph_and_model(path, dt)  # the file is read once
+        graph, model, carriers = graph_and_model(path, dt, always_on=True)  # read once
         binning = _plain((getattr(graph, "metadata", None) or {}).get("input_binning") or {})
         if bin_us is not None:
             binning = {"bin_us": int(bin_us), "n_bins": n_bins, "frames": "binary"}
         elif n_bins is not None:
             binning["n_bins"] = int(n_bins)
         binning = {k: v for k, v in binning.items() if v is not None}
+        if carriers >= 0:  # run / verify append the always-on channel to the input
+            binning[ALWAYS_ON_INPUT] = 1
+        if carriers > 0:  # checked before anything is written
+            with tempfile.TemporaryDirectory() as tmp:
+                export_network(model, Path(tmp) / "int8.net", weight_bits=8, binning=binning)
+                try:
+                    check_always_on(Path(tmp) / "int8.net", carriers)
+                except NIRError as exc:
+                    raise NIRError(f"{path}: {exc}") from None
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         save_atomic({"model_config": model.config, "model": model.state_dict(),
@@ -129,6 +140,33 @@ def import_file(path: str | Path, out: str | Path, dt: Optional[float] = None,
             "threshold": model.neuron_params["threshold"], "binning": binning,
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, UserWarning)]}
+
+
+def check_always_on(path: str | Path, carriers: int, steps: int = 6) -> None:
+    """Raise :class:`NIRError` unless, in the integer model of the deploy file at
+    ``path``, the last neuron of each of the first ``carriers`` layers spikes at every step
+    from the step its layer is first driven (on an input that holds only the always-on
+    channel): what makes it an exact stand-in for a bias into the next layer's current."""
+    import torch
+
+    from .emulate import emulate, input_shape_of
+    net = load_int_network(path)
+    for i, layer in enumerate(net.layers[:carriers]):  # the current a constant drive reaches
+        drive = float(abs(np.asarray(layer.weight)[-1, -1])) * 2.0 ** layer.weight_exp * 64
+        if layer.i_decay <= 0 or drive * 4096 / layer.i_decay >= 2 ** 23:
+            raise NIRError(f"layer {i}'s always-on neuron's current would pass Lava's "
+                           f"24-bit limit (its synaptic current barely decays: tau_syn too "
+                           f"long for dt); such a bias cannot run exactly")
+    x = torch.zeros(1, *input_shape_of(net), steps + carriers)
+    x[:, -1] = 1
+    spikes = emulate(net, x, record_layers=True).layer_spikes
+    for i in range(carriers):
+        train = spikes[i][0].reshape(-1, x.shape[-1])[-1]  # its last neuron over time
+        first = int(torch.nonzero(train).min()) if train.any() else None
+        if first is None or not bool(train[first:].all()):
+            raise NIRError(f"layer {i}'s always-on neuron does not spike at every "
+                           f"step in the integer model (its drive does not reach the "
+                           f"threshold after quantisation)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -165,8 +203,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not code:
         for w in done["warnings"]:
             print(f"warning: {w}", file=sys.stderr)
-        binning = (f"input bins of {done['binning']['bin_us']} us" if done["binning"] else
+        binning = (f"input bins of {done['binning']['bin_us']} us"
+                   if "bin_us" in done["binning"] else
                    "the dataset's own binning (pass --bin-us to record the graph's)")
+        if done["binning"].get(ALWAYS_ON_INPUT):
+            binning += ("; its biases into synaptic currents run as an always-on last "
+                        "input channel, which run and verify append")
         print(f"wrote {done['model']}, {done['network']} (threshold {done['threshold']:g}; "
               f"levels per layer {[l['levels'] for l in done['layers']]}; {binning})")
     return code

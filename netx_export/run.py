@@ -14,8 +14,8 @@ import torch
 
 from lava_sast.device import resolve_device
 from .cli import finish, network_parser
-from .data_input import binning_for, load_checked, load_inputs
-from .emulate import emulate_dataset, fan_out, layer_input_shapes, layer_synops
+from .data_input import always_on_channels, binning_for, load_checked, load_inputs
+from .emulate import emulate, emulate_dataset, fan_out, layer_input_shapes, layer_synops
 from .lava_runner import run_lava
 from .netx_model import IntNetwork, load_int_network
 
@@ -47,7 +47,7 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
         raise ValueError(f"unknown engine {engine!r}")
     torch_device = resolve_device(device) if engine == "emulator" else None
     net = load_int_network(path)
-    if engine == "emulator":
+    if engine == "emulator" and not always_on_channels(net):
         data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download,
                             bin_us, n_bins)
         steps = data.sample_shape[-1]
@@ -61,6 +61,11 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
         counts = res.output_spikes.reshape(len(labels), -1, steps).sum(-1)
         synops = synops_from_spikes(net, inputs, res.layer_spikes)
         backend = f"lava Loihi2SimCfg(select_tag='{select_tag}')"
+    elif always_on_channels(net):  # in memory: the always-on channel is appended
+        res = emulate(net, inputs, device=torch_device)
+        counts = res.output_counts.numpy()
+        synops = res.synops.mean(0).numpy()
+        backend = f"netx_export.emulate on {torch_device} (bit-exact with Lava fixed_pt)"
     else:
         res, labels = emulate_dataset(net, data, device=torch_device)
         counts = res.output_counts.numpy()

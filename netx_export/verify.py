@@ -1,11 +1,13 @@
 """Check the emulator against Lava spike for spike, and measure its speedup.
 
 ``python -m netx_export.verify NETWORK.net --dataset nmnist --data-dir DIR --samples N``
+(or ``--random-input P``: random spikes of probability ``P``, for any net)
 prints (and with ``--out`` writes) ``spike_mismatches`` per layer (must be 0)
 and ``speedup`` = emulator samples/s over Lava samples/s, measured in one run.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -15,10 +17,10 @@ import torch
 from lava_sast.device import resolve_device
 
 from .cli import finish, network_parser
-from .data_input import load_inputs
-from .emulate import emulate
+from .data_input import always_on_channels, load_inputs, with_always_on
+from .emulate import emulate, input_shape_of
 from .lava_runner import run_lava
-from .netx_model import load_int_network
+from .netx_model import IntNetwork, load_int_network
 
 
 def compare(path: str, inputs: torch.Tensor, timeout_s: float = 900.0,
@@ -43,15 +45,47 @@ def compare(path: str, inputs: torch.Tensor, timeout_s: float = 900.0,
             "speedup": lava.seconds / max(emu_seconds, 1e-9)}
 
 
+def density(text: str) -> float:
+    """A spike probability in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
+    return value
+
+
+def random_inputs(net: IntNetwork, samples: int, steps: int, p: float,
+                  seed: int = 0) -> torch.Tensor:
+    """``[samples, *input, steps]`` Bernoulli(``p``) spikes for ``net`` (its always-on
+    channels appended, :func:`with_always_on`)."""
+    shape = input_shape_of(net)
+    k = always_on_channels(net)
+    gen = torch.Generator().manual_seed(seed)
+    if k:
+        x = (torch.rand(samples, shape[0] - k, steps, generator=gen) < p).float()
+        return with_always_on(net, x)
+    return (torch.rand(samples, *shape, steps, generator=gen) < p).float()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = network_parser("python -m netx_export.verify", __doc__, samples=20)
+    p.add_argument("--random-input", type=density, default=None, metavar="P",
+                   help="instead of a dataset: --samples inputs of --n-bins steps "
+                        "(default 100) where each input spikes with probability P per step "
+                        "(seeded by --seed); for nets from other frameworks' graphs")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-input")
     a = p.parse_args(argv)
 
     def work() -> dict[str, Any]:
         net = load_int_network(a.network)
         resolve_device(a.device)  # a bad --device fails before Lava starts
-        inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples,
-                                   a.cache_dir, a.download, a.bin_us, a.n_bins)
+        if a.random_input is not None:
+            inputs = random_inputs(net, a.samples, a.n_bins or 100, a.random_input, a.seed)
+        else:
+            inputs, _, _ = load_inputs(net, a.dataset, a.data_dir, a.split, a.samples,
+                                       a.cache_dir, a.download, a.bin_us, a.n_bins)
         return compare(a.network, inputs, a.timeout, device=a.device)
 
     code, result = finish(a, work)

@@ -79,7 +79,7 @@ def test_a_bad_layer_list_is_named_in_one_line(layer, words, tmp_path, capsys):
 
 
 def test_a_studys_default_radius_follows_the_net_family(tmp_path):
-    from lava_sast.study import parse_options
+    from lava_sast.experiments.study import parse_options
     dense = parse_options(["--dataset", "nmnist", "--out", str(tmp_path)], "study",
                           ["slayer-sam"], None)
     conv = parse_options(["--dataset", "nmnist", "--arch", "conv", "--out", str(tmp_path)],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lava_sast import study, tune
+from lava_sast.experiments import study, tune
 from lava_sast import train as train_cli
 from lava_sast.config import TrainConfig
 

@@ -1,5 +1,5 @@
-"""The transfer-gap landscape from predictions (:mod:`lava_sast.landscape`, drawn by
-``benchmarks/transfer_gap_landscape.py``): the table, the paired differences from the
+"""The transfer-gap landscape from predictions (:mod:`lava_sast.experiments.landscape`,
+drawn by ``benchmarks/transfer_gap_landscape.py``): the table, the paired differences from the
 baseline and the large-gap test, on synthetic predictions."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from lava_sast import landscape
-from lava_sast.crossval import save_predictions
+from lava_sast.experiments.crossval import save_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("landscape_cli",

@@ -21,8 +21,8 @@ def test_slayer_method_is_lava_dls_recipe():
     cfg = resolved(TrainConfig(dataset="nmnist", method="slayer"))
     assert (cfg.lr, cfg.threshold, cfg.tau_grad, cfg.scale_grad) == (1e-3, 1.25, 0.03, 3.0)
     assert (cfg.true_rate, cfg.false_rate) == (0.2, 0.03)
-    model = build_model(cfg, (2, 34, 34), 10)
     method = get_method("slayer")
+    model = build_model(cfg, method, (2, 34, 34), 10)
     assert method.spike_mode == "hard"
     dense = model.weighted_blocks()[0]
     assert dense.synapse.pre_hook_fx == dense.neuron.quantize_8bit  # SLAYER's 8-bit hook
@@ -34,6 +34,30 @@ def test_slayer_method_is_lava_dls_recipe():
     assert isinstance(get_method("slayer-sam").optimizer(model, sam_cfg), SAM)
     assert cfg.effective_rho == 0.0
     assert get_method("baseline") is get_method("surrogate")
+
+
+def test_smooth_names_the_smooth_forward_and_surrogate_stays_accepted(tmp_path):
+    """``smooth`` is the name help shows for the smooth-forward method and spike mode;
+    ``surrogate`` (and ``baseline``) read as it everywhere a name is read."""
+    from lava_sast.cli import method_help, parse_training, training_parser
+    from lava_sast.config import read_settings, with_config_file
+    from lava_sast.neuron import SastCubaNeuron
+    assert get_method("smooth") is get_method("surrogate") is get_method("baseline")
+    assert TrainConfig(method="smooth").method == "surrogate"  # what files store
+    assert "smooth (alias surrogate, baseline)" in method_help(False)
+    _, cfg, _, _ = parse_training(training_parser("t", None), ["--method", "smooth"])
+    assert cfg.method == "surrogate"
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"methods": {"smooth": {"lr": 0.002}}}))
+    settings = read_settings(best)
+    assert settings == {"surrogate": {"lr": 0.002}}
+    assert with_config_file(TrainConfig(method="surrogate"), settings, set()).lr == 0.002
+    best.write_text(json.dumps({"methods": {"smooth": {}, "surrogate": {}}}))
+    with pytest.raises(ValueError, match="given twice"):
+        read_settings(best)
+    n = SastCubaNeuron(threshold=1.0, current_decay=0.5, voltage_decay=0.5, spike_mode="hard")
+    n.spike_mode = "smooth"
+    assert n.spike_mode == "surrogate"
 
 
 def test_slayer_method_learns_with_hard_spikes_forward(tmp_path):
@@ -48,7 +72,8 @@ def test_anneal_raises_beta_geometrically_and_qat_trains_on_the_export_grid():
         pytest.approx([1.0, 2.0, 4.0, 8.0])
     assert get_method("sast").beta_at(cfg, 4) == 1.0
     from lava_sast.quantize import quantize_weight
-    qat = build_model(resolved(TrainConfig(qat_bits=4)), (2, 18, 18), 10)
+    qat_cfg = resolved(TrainConfig(qat_bits=4))
+    qat = build_model(qat_cfg, get_method(qat_cfg.method), (2, 18, 18), 10)
     syn = qat.weighted_blocks()[0].synapse
     w = syn.weight.detach().clone().requires_grad_(True)
     seen = syn.pre_hook_fx(w)
@@ -59,7 +84,7 @@ def test_anneal_raises_beta_geometrically_and_qat_trains_on_the_export_grid():
 
 def test_reset_gradient_reaches_every_neuron_and_survives_a_rebuild():
     cfg = resolved(TrainConfig(method="surrogate", reset_grad="detached"))
-    model = build_model(cfg, (2, 18, 18), 10)
+    model = build_model(cfg, get_method(cfg.method), (2, 18, 18), 10)
     assert {n.reset_grad for n in model.neurons()} == {"detached"}
     from lava_sast.models import SastNetwork
     again = SastNetwork.from_config(model.config)  # what a checkpoint rebuilds
@@ -163,7 +188,8 @@ def _option_strings(parser_main, prog_argv):
 
 
 def test_every_training_option_is_accepted_by_sweep_and_study():
-    from lava_sast import study, sweep, train as train_cli
+    from lava_sast import train as train_cli
+    from lava_sast.experiments import study, sweep
     train_opts = _option_strings(train_cli.main, ["--help"])
     assert {"--method", "--qat-bits", "--val-fraction", "--bin-us", "--climb-every",
             "--no-hardware-eval", "--lr-schedule", "--sam-ascent"} <= train_opts
@@ -172,7 +198,7 @@ def test_every_training_option_is_accepted_by_sweep_and_study():
 
 
 def test_study_pairs_methods_with_slayer_and_refuses_foreign_run_folders(tmp_path, capsys):
-    from lava_sast.study import main
+    from lava_sast.experiments.study import main
     args = ["--methods", "slayer", "slayer-sam", "--rho", "0.1", "--seeds", "0", "1",
             "--epochs", "1", "--train-samples", "64", "--test-samples", "32", "--hidden", "8",
             "--no-hardware-eval", "--out", str(tmp_path)]

@@ -40,7 +40,7 @@ def test_dense_rec_shares_one_exponent_and_each_synapse_its_own_sign(tmp_path):
     path = _write(tmp_path / "r.net", [("dense_rec", {"shape": [3], "weight": w,
                                                       "weight_rec": rec})])
     layer = load_int_network(path).layers[0]
-    assert layer.recurrent and layer.weight_rec.shape == (3, 3)
+    assert layer.netx_type == "dense_rec" and layer.weight_rec.shape == (3, 3)
     _, bits, exp, _ = optimize_weight_bits(np.hstack((w, rec)))
     assert (layer.weight_exp, layer.num_weight_bits) == (exp, bits)
     # the feed-forward synapse has no positive weight: Lava's Dense makes it inhibitory
@@ -141,3 +141,26 @@ def test_study_refuses_folds_below_two_in_one_line(folds, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--folds must be 0 (no cross-validation) or at least 2" in r.stderr
+
+
+def test_each_exported_kind_reads_converts_and_steps_itself():
+    """The NetX reader, Lava's integers and the emulator's step dispatch to the layer kind
+    (``lava_sast.layers``): every exported kind has its own, and a file's extra array is
+    refused by any kind that does not store it (here a conv with ``weight_rec``)."""
+    from lava_sast.layers import NETX_TYPES, LayerKind
+    for name, kind in NETX_TYPES.items():
+        assert type(kind).read_netx is not LayerKind.read_netx, name
+        if kind.weighted:
+            for method in ("lava_weights", "netx_fan_out", "emu_sum"):
+                assert getattr(type(kind), method) is not getattr(LayerKind, method), name
+    assert NETX_TYPES["dense_rec"].emu_carry_shape(type("L", (), {"num_neurons": 3})) == (3,)
+    assert NETX_TYPES["dense"].emu_carry_shape(None) is None
+
+
+def test_a_conv_layer_with_weight_rec_is_refused(tmp_path):
+    path = _write(tmp_path / "c.net", [
+        ("input", {"shape": [1, 4, 4]}),
+        ("conv", {"shape": [2, 4, 4], "weight": np.ones((2, 1, 3, 3)), "stride": 1,
+                  "padding": 1, "dilation": 1, "groups": 1, "weight_rec": np.ones((2, 2))})])
+    with pytest.raises(NetworkFileError, match="layer 1 is 'conv' but has weight_rec"):
+        load_int_network(path)

@@ -16,7 +16,7 @@ from lava_sast.config import TrainConfig  # noqa: E402
 from lava_sast.datasets import load_dataset  # noqa: E402
 from lava_sast.models import spike_modes  # noqa: E402
 from lava_sast.nir_graph import (DT, NIRError, graph_from_model, model_from_file,  # noqa: E402
-                                 model_from_graph)
+                                 model_from_graph, stepped)
 
 from netx_export.hardware_eval import train_and_deploy
 from netx_export.netx_model import load_int_network  # noqa: E402
@@ -38,13 +38,7 @@ def _framework_run(graph, x: torch.Tensor, framework: str) -> torch.Tensor:
     if framework == "snntorch":
         return _benchmark().snntorch_run(graph, x)
     norse = pytest.importorskip("norse.torch")
-    net = norse.from_nir(graph, dt=graph.metadata["dt"])
-    state, outs = None, []
-    with torch.no_grad():
-        for t in range(x.shape[-1]):
-            o, state = net(x[..., t], state)
-            outs.append(o)
-    return torch.stack(outs, -1)
+    return stepped(norse.from_nir(graph, dt=graph.metadata["dt"]), x)
 
 
 def test_export_import_export_round_trip(trained_run, tmp_path):
@@ -140,7 +134,7 @@ def _write(graph, path) -> Path:
     ("shapes", ["'fc2'", "does not fit"]),
     ("nan", ["'lif1'", "non-finite", "v_threshold"]),
     ("missing", ["'lif1'", "no v_threshold"]),
-    ("bias", ["'fc1'", "bias"]),
+    ("bias", ["bias", "always-on", "--init-from"]),  # deployable: tests/test_nir_bias.py
 ])
 def test_bad_graphs_are_one_line_naming_the_node(case, words, tmp_path):
     w1, w2 = np.ones((4, 6), np.float32), np.ones((3, 4), np.float32)
@@ -156,7 +150,7 @@ def test_bad_graphs_are_one_line_naming_the_node(case, words, tmp_path):
         graph.nodes["lif1"].v_threshold = None
     elif case == "bias":
         graph.nodes["fc1"] = nir.Affine(weight=w1, bias=np.full(4, 0.3, np.float32))
-    if case == "missing":  # a file cannot hold a node without it: test the graph itself
+    if case in ("missing", "bias"):  # no file holds a node without it; training reads a graph
         with pytest.raises(NIRError) as info:
             model_from_graph(graph)
         message = str(info.value)

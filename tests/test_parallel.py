@@ -24,7 +24,7 @@ def _numbers(out) -> dict:
 @pytest.mark.slow
 @pytest.mark.skipif(not ray_available(), reason="the ray extra is not installed")
 def test_two_ray_workers_give_the_sequential_numbers(tmp_path):
-    from lava_sast import study
+    from lava_sast.experiments import study
     assert study.main(STUDY + ["--out", str(tmp_path / "seq"), "--workers", "1"]) == 0
     assert study.main(STUDY + ["--out", str(tmp_path / "ray"), "--workers", "2"]) == 0
     seq, par = _numbers(tmp_path / "seq"), _numbers(tmp_path / "ray")
@@ -36,7 +36,7 @@ def test_two_ray_workers_give_the_sequential_numbers(tmp_path):
 
 def test_workers_without_ray_says_how_to_install(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"  # as if the extra were not installed
-            "from lava_sast import study\n"
+            "from lava_sast.experiments import study\n"
             f"sys.exit(study.main({STUDY + ['--out', str(tmp_path / 'x'), '--workers', '2']!r}))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 2
@@ -50,10 +50,10 @@ def test_a_failing_ray_run_is_named_and_the_others_are_kept(tmp_path):
     """A worker's error comes back as one line naming the run; finished runs stay."""
     small = ["--dataset", "digits", "--methods", "slayer", "--epochs", "1",
              "--train-samples", "60", "--test-samples", "30", "--out", str(tmp_path / "s")]
-    from lava_sast import study
+    from lava_sast.experiments import study
     assert study.main(small + ["--seeds", "0"]) == 0
     # the same folder with another learning rate: seed 0's run folder no longer matches
-    code = ("import sys\nfrom lava_sast import study\n"
+    code = ("import sys\nfrom lava_sast.experiments import study\n"
             f"sys.exit(study.main({small + ['--seeds', '0', '1', '--lr', '0.01', '--workers', '2']!r}))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 2, res.stderr[-2000:]

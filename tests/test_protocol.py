@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from lava_sast.config import TrainConfig, resolve
-from lava_sast.crossval import collect, compare, corrected_t, holm, tuning_overlap, verdict
-from lava_sast.crossval import main as crossval_main
-from lava_sast.study import main as study_main
+from lava_sast.experiments.crossval import (collect, compare, corrected_t, holm, tuning_overlap,
+                                           verdict)
+from lava_sast.experiments.crossval import main as crossval_main
+from lava_sast.experiments.study import main as study_main
 from lava_sast.trainer import load_splits, training_part
-from lava_sast.tune import main as tune_main
+from lava_sast.experiments.tune import main as tune_main
 
 
 def test_corrected_t_and_holm_match_hand_computed_values():
@@ -139,7 +140,7 @@ def _pooled(accs: dict[str, list[float]], n: int = 100) -> dict[str, list[dict]]
 
 
 def test_sign_check_reports_whether_each_significant_difference_held():
-    from lava_sast.crossval import sign_check, sign_table
+    from lava_sast.experiments.crossval import sign_check, sign_table
     main = compare(_pooled({"a": [0.9, 0.91, 0.92, 0.9, 0.93], "b": [0.5, 0.52, 0.49, 0.51, 0.5]}))
     # INT8 is the primary endpoint: only it has a verdict, the other modes are secondary
     assert {m: c["verdict"] for m, c in main["pairs"]["a vs b"].items()} == {
@@ -173,7 +174,7 @@ def test_holm_runs_over_the_int8_pairs_only_and_intervals_agree_with_their_p():
 
 
 def test_the_corrected_t_uses_the_runs_true_test_over_train_ratio():
-    from lava_sast.crossval import pool_folds, test_over_train
+    from lava_sast.experiments.crossval import pool_folds, test_over_train
     reports = [{"config": {"folds": 5, "seed": 0, "fold": f}, "test_labels": [0] * 120,
                 "hard_predictions": [0] * 120, "test_samples": 120, "trained_samples": 384,
                 "hist_range": [0, 1], "hard_voltage_hist": [1]} for f in range(5)]
@@ -193,7 +194,7 @@ def test_the_corrected_t_uses_the_runs_true_test_over_train_ratio():
 
 
 def test_each_seed_of_a_cross_validated_study_gets_its_own_fold_partition(tmp_path):
-    from lava_sast.study_plan import StudyOptions, plan_runs
+    from lava_sast.experiments.study_plan import StudyOptions, plan_runs
     base = TrainConfig(dataset="digits", folds=3, fold_seed=7, out=str(tmp_path))
     own = plan_runs(StudyOptions(out=tmp_path, base=base, methods=("slayer",), seeds=(0, 1, 2)))
     assert {r.seed: r.config.fold_seed for r in own} == {0: 7, 1: 8, 2: 9}

@@ -4,7 +4,7 @@ full comparison), ``<!-- summary PREDICTIONS.npz BAR -->`` (the README's compact
 ``<!-- signs PREDICTIONS.npz REPLICATE.npz -->`` (every significant difference against a
 replicate with unused seeds and fold shuffle), ``<!-- verdict PREDICTIONS.npz BAR -->``
 (the conclusions in words) and ``<!-- landscape DIR -->`` must equal what
-:mod:`lava_sast.published` computes from those files today."""
+:mod:`lava_sast.experiments.published` computes from those files today."""
 from __future__ import annotations
 
 import re
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lava_sast import published
-from lava_sast.crossval import load_predictions
+from lava_sast.experiments import published
+from lava_sast.experiments.crossval import load_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = published.BLOCK

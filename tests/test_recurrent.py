@@ -66,13 +66,27 @@ def test_smooth_forward_takes_the_recurrent_input_one_step_later():
     assert b.recurrent_synapse.weight.grad.abs().sum() > 0
 
 
-def test_hard_mode_starts_every_forward_pass_from_zero_state():
+def test_hard_mode_carries_the_last_spikes_of_the_sample_before_as_lava_does():
+    """NetX resets the neurons between samples but not the recurrent synapse's buffer, so
+    Lava's ``RecurrentDense`` delivers the previous sample's last-step spikes at a sample's
+    first step (the emulator mirrors it spike for spike).  Hard mode, what deploys, trains
+    with that carry: the batch is the stream (sample 0 takes the last one's), each
+    sample's last step from a pass without the carry; no state is kept between passes."""
+    torch.manual_seed(3)
     net = _net()
     net.set_spike_mode("hard")
+    b = net.blocks[1]
     x = (torch.rand(3, 1, 4, 5, 12) < 0.5).float()
-    first, again = net(x), net(x)
-    assert torch.equal(first, again) and first.sum() > 0
-    assert torch.equal(net(x[:1]), first[:1])
+    with torch.no_grad():
+        h = net.blocks[0](x)
+        out = b(h)
+        alone = torch.cat([b(h[i:i + 1]) for i in range(3)])  # one sample: nothing carried
+        z = b.synapse(h) + b.bias.reshape(1, -1, 1)
+        z[..., 0] += torch.roll(alone[..., -1], 1, 0) @ b._recurrent_matrix().T
+        want = torch.cat([b._run(z[i:i + 1]) for i in range(3)])
+    assert alone[..., -1].sum() > 0 and not torch.equal(out, alone)
+    assert torch.equal(out, want)
+    assert torch.equal(net(x), net(x))
 
 
 def test_synops_count_the_recurrent_synapses():
@@ -101,7 +115,7 @@ def test_export_writes_dense_rec_on_one_grid_and_lava_equals_the_emulator(tmp_pa
         assert "bias" in f["layer/1"]
     assert len(info) == 2
     layer = load_int_network(tmp_path / "r.net").layers[0]
-    assert layer.recurrent
+    assert layer.netx_type == "dense_rec" and layer.weight_rec.shape == (24, 24)
     x = (torch.rand(6, 20, 15) < 0.3).float()
     res = compare(str(tmp_path / "r.net"), x, timeout_s=120, show_progress=False)
     assert res["spike_mismatches"] == [0, 0] and res["spikes_per_layer"][0] > 0
@@ -143,7 +157,7 @@ def test_nir_export_writes_the_recurrent_edge_and_import_reads_it(tmp_path):
     nir.write(tmp_path / "g.nir", graph)
     import_file(tmp_path / "g.nir", tmp_path / "imp")
     deployed = tmp_path / "imp" / "network_int8.net"
-    assert load_int_network(deployed).layers[0].recurrent
+    assert load_int_network(deployed).layers[0].netx_type == "dense_rec"
     assert any(e[0].startswith("rec") for e in graph_from_netx(deployed).edges)
     res = compare(str(deployed), x.reshape(4, 20, 12), timeout_s=120, show_progress=False)
     assert not any(res["spike_mismatches"])

@@ -61,3 +61,20 @@ def test_no_import_cycles():
     done = subprocess.run([sys.executable, str(TOOL), "lava_sast", "netx_export"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "", done.stdout
+
+
+def test_the_method_core_never_imports_the_experiments():
+    """Dependencies point one way, experiments -> core; the commands' short names
+    (``python -m lava_sast.study``) are one-line modules that only run the harness's main."""
+    shims = []
+    for path, tree in _modules("lava_sast"):
+        if "experiments" in path.relative_to(ROOT / "lava_sast").parts:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                name = ("." * node.level) + (node.module or "")
+                if name.lstrip(".").split(".")[0] == "experiments" or \
+                        name.startswith("lava_sast.experiments"):
+                    assert [a.name for a in node.names] == ["main"], path
+                    shims.append(path.name)
+    assert sorted(shims) == ["crossval.py", "published.py", "study.py", "sweep.py", "tune.py"]

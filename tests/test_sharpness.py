@@ -4,7 +4,7 @@ import torch
 from lava_sast.datasets import load_dataset
 from lava_sast.models import SastNetwork
 from lava_sast.sharpness import sam_sharpness
-from lava_sast.config import TrainConfig
+from lava_sast.config import TrainConfig, resolved
 from lava_sast.losses import make_loss
 
 
@@ -22,7 +22,7 @@ def _net(digits) -> SastNetwork:
 def test_sharpness_climbs_uphill_and_leaves_the_net_as_it_was(digits):
     net = _net(digits)
     before = [p.detach().clone() for p in net.parameters()]
-    loss_fx = make_loss(TrainConfig(dataset="digits"))
+    loss_fx = make_loss(resolved(TrainConfig(dataset="digits")))
     flat = sam_sharpness(net, digits, loss_fx, rho=0.0)
     sharp = sam_sharpness(net, digits, loss_fx, rho=0.05)
     assert flat.sharpness == 0.0 and flat.loss == pytest.approx(sharp.loss)
@@ -36,7 +36,7 @@ def test_sharpness_climbs_uphill_and_leaves_the_net_as_it_was(digits):
 
 def test_sharpness_loss_is_the_surrogate_training_loss(digits):
     net = _net(digits)
-    loss_fx = make_loss(TrainConfig(dataset="digits"))
+    loss_fx = make_loss(resolved(TrainConfig(dataset="digits")))
     x = torch.stack([digits[i][0] for i in range(len(digits))])
     y = torch.tensor([digits[i][1] for i in range(len(digits))])
     with torch.no_grad():

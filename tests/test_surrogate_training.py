@@ -47,7 +47,8 @@ def test_defaults_fixes_for_every_net_tuned_settings_for_dense_nets_and_lava_dls
 def test_calibration_hits_the_target_rate_in_every_layer(beta):
     cfg = resolved(TrainConfig(dataset="digits", method="surrogate", beta=beta))
     train_set, _, _ = load_splits(cfg)
-    model = build_model(cfg, train_set.spec.input_shape, train_set.num_classes)
+    model = build_model(cfg, get_method(cfg.method), train_set.spec.input_shape,
+                        train_set.num_classes)
     x, _ = next(iter(train_set.loader(64)))
     factors = calibrate_rates(model, x, 0.1)
     assert len(factors) == 2 and all(1 / 64 < f < 64 for f in factors)

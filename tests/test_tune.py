@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("optuna")
 
 from lava_sast.train import parse_args  # noqa: E402
-from lava_sast.tune import main as tune_main  # noqa: E402
+from lava_sast.experiments.tune import main as tune_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNE = [sys.executable, "-m", "lava_sast.tune", "--train-samples", "200", "--epochs", "1",

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from ..atomic import write_text_atomic
-from ..config import read_settings
+from ..config import TrainConfig, read_settings
 from . import FOLDER, tuning_record
 
 
@@ -78,8 +78,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if path.exists() and not a.force:
         print(f"error: {path} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
-    if a.methods is not None:
-        best = {**best, "methods": {m: s for m, s in best["methods"].items() if m in a.methods}}
+    if a.methods is not None:  # by name or alias (``smooth``): a config names the method
+        keep = {TrainConfig(method=m).method for m in a.methods}
+        best = {**best, "methods": {m: s for m, s in best["methods"].items()
+                                    if TrainConfig(method=m).method in keep}}
     write_text_atomic(path, json.dumps(preset_from(best, a.description), indent=2) + "\n")
     print(f"wrote {path}")
     return 0

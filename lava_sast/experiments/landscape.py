@@ -5,7 +5,7 @@ the slope), which slopes are *large-gap regimes* (the paper's question: the base
 ``near`` points of its surrogate accuracy at the tuned slope, and losing at least ``gap``
 points to hard spikes), a markdown table and a figure.
 
-The folder holds one ``beta<B>.npz`` per slope (:func:`lava_sast.crossval.save_predictions`)
+The folder holds one ``beta<B>.npz`` per slope (:func:`.crossval.save_predictions`)
 and ``meta.json`` with the tuned slope; ``benchmarks/transfer_gap_landscape.py`` trains it.
 """
 from __future__ import annotations

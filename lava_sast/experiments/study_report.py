@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .atomic import write_json_atomic, write_text_atomic
-from .config import TrainConfig, resolved
+from ..atomic import write_json_atomic, write_text_atomic
+from ..config import TrainConfig, resolved
 from .crossval import compare, pool_folds, to_markdown as cv_markdown
 from .study_plan import StudyOptions, Variant
 
@@ -67,7 +67,7 @@ _COLUMNS = [("surrogate", "surrogate_accuracy", 100), ("hard", "hard_accuracy", 
             ("official hard", "official_hard_accuracy", 100),
             ("official INT8", "official_int8_accuracy", 100),
             ("official INT4", "official_int4_accuracy", 100),
-            ("gap (pts)", "transfer_gap", 1), ("INT8 SynOps/sample", "int8_synops_per_sample", 1),
+            ("gap (pts)", "transfer_gap", 100), ("INT8 SynOps/sample", "int8_synops_per_sample", 1),
             ("near-threshold %", "near_threshold_fraction", 100),
             ("val hard", "val_hard_accuracy", 100), ("best epoch", "best_epoch", 1)]
 

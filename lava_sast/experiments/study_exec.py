@@ -11,13 +11,13 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .atomic import check_out_folder, write_json_atomic
-from .config import TrainConfig, config_differences
-from .device import resolve_device
-from .lock import LOCK, folder_lock
-from .parallel import run_on_ray
+from ..atomic import check_out_folder, write_json_atomic
+from ..config import TrainConfig, config_differences
+from ..device import resolve_device
+from ..lock import LOCK, folder_lock
+from ..parallel import run_on_ray
+from ..trainer import CHECKPOINT, REPORT, HardwareEval, bin_once, read_report, train
 from .study_plan import Run, StudyOptions
-from .trainer import CHECKPOINT, REPORT, HardwareEval, bin_once, train
 
 #: Scores a run's deploy files in Lava: ``(run folder, config, samples) -> report entries``.
 LavaEval = Callable[[Path, TrainConfig, int], dict[str, Any]]
@@ -42,7 +42,7 @@ def _stored_config(run: Path) -> Optional[dict[str, Any]]:
         return json.loads(report.read_text())["config"]
     ckpt = run / CHECKPOINT
     if ckpt.exists():
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
         return load_checkpoint(ckpt)["config"]
     return None
 
@@ -63,7 +63,7 @@ def run_one(cfg: TrainConfig, out: Path, lava_samples: Optional[int],
     if stored is not None:
         _check_same_settings(out, stored, cfg)
     report_path = out / REPORT
-    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    report = read_report(report_path) if report_path.exists() else None
     if report is not None and report["epochs"] > cfg.epochs:
         raise StudyError(f"run folder {out} has {report['epochs']} epochs, more than the "
                          f"requested {cfg.epochs}; use another --out")

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import TrainConfig, resolve
+from ..config import TrainConfig, resolve
+from ..methods import METHOD_NAMES, SAM_METHODS, canonical_name
+from ..parallel import RayOptions
 from .crossval import variant_label
-from .methods import METHOD_NAMES, SAM_METHODS, canonical_name
-from .parallel import RayOptions
 
 
 @dataclass(frozen=True)
