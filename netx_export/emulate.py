@@ -90,11 +90,21 @@ class LayerState:
                     for w in layer.arrays())
         exact32 = bound < 2 ** 24 and device.type == "cpu"
         self.dtype = torch.float32 if exact32 else torch.float64
-        self.weight = self.tensor(layer.weight)
         self.scale = 2.0 ** layer.weight_exp
         self.i_factor = _decay_factor(layer.i_decay)
         self.v_factor = _decay_factor(layer.v_decay)
         self.sum_reaches_wrap, self.wrap_u = self._bounds(bound)
+        # ``acc << exp`` times 64 folded into the weight where that is exact: no shift right
+        # (which floors), no wrap of the sum, and the scaled sums still exact integers
+        self.prescaled = (layer.weight_exp >= 0 and not self.sum_reaches_wrap
+                          and (self.dtype == torch.float64
+                               or bound * self.scale * 64 < 2 ** 24))
+        self.weight = self.tensor(layer.weight * (self.scale * 64 if self.prescaled else 1))
+        # the membrane cannot reach Lava's 24-bit clamp: skip it
+        v_max = (bound * self.scale * 64 / max(1 - self.i_factor, 1e-30)
+                 + (float(np.abs(layer.bias).max()) * 64 if layer.bias is not None else 0.0))
+        self.clamp_v = (self.wrap_u or self.v_factor == 1.0
+                        or v_max / (1 - self.v_factor) >= UV_MAX - 1)
         carry = self.kind.emu_carry_shape(layer)
         #: what the kind carries from one step to the next (and across samples)
         self.carry = (torch.zeros(batch, *carry, dtype=self.dtype, device=device)
@@ -121,6 +131,8 @@ class LayerState:
     def synaptic_input(self, s: torch.Tensor) -> torch.Tensor:
         """The input current ``a << 6`` of binary spikes ``s``: exact integers, in the sum's
         own dtype (scaling by powers of two is exact in float32 too)."""
+        if self.prescaled:
+            return self.kind.emu_sum(self, s)
         return self.exp(self.kind.emu_sum(self, s)) * 64
 
     def exp(self, acc: torch.Tensor) -> torch.Tensor:
@@ -146,7 +158,8 @@ class LayerState:
         v = _decay_(self.v, self.v_factor).add_(u)
         if self.bias is not None:
             v.add_(self.bias)
-        v.clamp_(-UV_MAX + 1, UV_MAX - 1)
+        if self.clamp_v:
+            v.clamp_(-UV_MAX + 1, UV_MAX - 1)
         spike = v > self.vth
         self.u, self.v = u, v.masked_fill_(spike, 0.0)
         return spike
