@@ -146,9 +146,11 @@ class RecurrentDense(Dense):
         as the stream (sample 0 takes the last one's), each sample's last step from a pass
         without the carry."""
         record, self.neuron.record_voltage = self.neuron.record_voltage, False
-        with torch.no_grad():
-            last = self._run(z)[..., -1]
-        self.neuron.record_voltage = record
+        try:
+            with torch.no_grad():
+                last = self._run(z)[..., -1]
+        finally:
+            self.neuron.record_voltage = record
         carry = torch.roll(last, 1, dims=0) @ self._recurrent_matrix().T
         return torch.cat([z[..., :1] + carry.unsqueeze(-1), z[..., 1:]], dim=-1)
 

@@ -196,8 +196,8 @@ def recurrent_synapses() -> list[str]:
 def _recurrent_loops(graph: Any) -> dict[str, str]:
     """Recurrent edges a recurrent layer kind runs (:attr:`LayerKind.nir_loops`; NetX's
     ``dense_rec``, Lava's ``RecurrentDense``): a neuron node feeding a
-    ``Linear`` (or ``Affine``: its bias joins the layer's) node that feeds only that neuron
-    back; ``{neuron: weight node}``.  Its input arrives one step later, as in snnTorch's and Norse's
+    ``Linear`` (or ``Affine``: its bias runs through an always-on neuron,
+    :func:`_always_on`) node that feeds only that neuron back; ``{neuron: weight node}``.  Its input arrives one step later, as in snnTorch's and Norse's
     recurrent layers and in Lava."""
     nir = _nir()
     ins: dict[str, list[str]] = {}
@@ -616,7 +616,7 @@ def model_from_graph(graph: Any, dt: Optional[float] = None,
     """A :class:`SastNetwork` (hard spikes, full-precision weights) computing ``graph``.
     A graph with a bias into a persistent synaptic current needs an always-on input
     channel (:func:`_always_on`): allowed with ``always_on`` (the deploy path, which
-    records it for ``run`` and ``verify``; :func:`always_on_carriers`), else refused."""
+    records it for ``run`` and ``verify``; :func:`imported_model`), else refused."""
     return imported_model(graph, dt, always_on)[0]
 
 

@@ -51,11 +51,12 @@ def quantize_levels(weight64: torch.Tensor, bits: int, shift: int) -> torch.Tens
     return q.clamp(-qmax, qmax)
 
 
-def quantize_weight(weight: torch.Tensor, bits: int,
-                    min_shift: int = 0) -> tuple[torch.Tensor, int]:
-    """Return ``(float weight on the b-bit grid, shift)`` for SLAYER weight ``weight``."""
+def quantize_weight(weight: torch.Tensor, bits: int, min_shift: int = 0,
+                    like: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, int]:
+    """Return ``(float weight on the b-bit grid, shift)`` for SLAYER weight ``weight``;
+    the step is chosen for ``like`` (default: ``weight``; e.g. all of a layer's weights)."""
     w64 = weight.detach() * W_SCALE
-    shift = choose_shift(w64, bits, min_shift)
+    shift = choose_shift(w64 if like is None else like.detach() * W_SCALE, bits, min_shift)
     q = quantize_levels(w64, bits, shift)
     return q * 2.0 ** shift / W_SCALE, shift
 
@@ -84,13 +85,9 @@ class QuantizedWeight:
         self.group = group if group and len(group) > 1 else None
 
     def __call__(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        if self.group is None:
-            q, _ = quantize_weight(weight, self.bits)
-        else:
-            joint = torch.cat([s.weight.detach().reshape(-1) for s in self.group])
-            shift = choose_shift(joint * W_SCALE, self.bits)
-            q = quantize_levels(weight.detach() * W_SCALE, self.bits, shift) \
-                * 2.0 ** shift / W_SCALE
+        joint = (None if self.group is None
+                 else torch.cat([s.weight.detach().reshape(-1) for s in self.group]))
+        q, _ = quantize_weight(weight, self.bits, like=joint)
         if descale:
             return torch.round(q * W_SCALE)
         return weight + (q - weight).detach()

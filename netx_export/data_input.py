@@ -20,6 +20,14 @@ def always_on_channels(net: IntNetwork) -> int:
     return int((net.binning or {}).get(ALWAYS_ON_INPUT, 0))
 
 
+def data_shape(net: IntNetwork) -> tuple[int, ...]:
+    """Per-step shape of the data a net takes: its input without the always-on channels
+    (:func:`always_on_channels`; a net with them has a flat input)."""
+    shape = input_shape_of(net)
+    k = always_on_channels(net)
+    return (shape[0] - k,) if k else shape
+
+
 def with_always_on(net: IntNetwork, spikes: torch.Tensor) -> torch.Tensor:
     """``spikes`` ``[N, inputs, T]`` with the net's always-on channels (spiking at every
     step) appended after the data's inputs."""
@@ -49,9 +57,7 @@ def load_checked(net: IntNetwork, dataset: str, data_dir: Optional[str], split: 
     bin_us, n_bins = binning_for(net, bin_us, n_bins)
     data = load_dataset(dataset, data_dir, split, bin_us, n_bins, max_samples=samples,
                         cache_dir=cache_dir, download=download)
-    shape = input_shape_of(net)
-    if always_on_channels(net):
-        shape = (shape[0] - always_on_channels(net),)
+    shape = data_shape(net)
     per_bin = data.sample_shape[:-1]
     if int(np.prod(per_bin)) != int(np.prod(shape)):
         raise DatasetError(
@@ -73,8 +79,5 @@ def load_inputs(net: IntNetwork, dataset: str, data_dir: Optional[str], split: s
     data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download, bin_us,
                         n_bins)
     steps = data.sample_shape[-1]
-    if always_on_channels(net):
-        flat = data.spikes.float().reshape(len(data), -1, steps)
-        return with_always_on(net, flat), data.labels, steps
-    spikes = data.spikes.float().reshape(len(data), *input_shape_of(net), steps)
-    return spikes, data.labels, steps
+    spikes = data.spikes.float().reshape(len(data), *data_shape(net), steps)
+    return with_always_on(net, spikes), data.labels, steps

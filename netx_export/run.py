@@ -47,7 +47,10 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
         raise ValueError(f"unknown engine {engine!r}")
     torch_device = resolve_device(device) if engine == "emulator" else None
     net = load_int_network(path)
-    if engine == "emulator" and not always_on_channels(net):
+    # the emulator streams a dataset from disk, unless the net's always-on input channel
+    # must be appended (in memory, as for Lava)
+    streamed = engine == "emulator" and not always_on_channels(net)
+    if streamed:
         data = load_checked(net, dataset, data_dir, split, samples, cache_dir, download,
                             bin_us, n_bins)
         steps = data.sample_shape[-1]
@@ -61,13 +64,11 @@ def evaluate_network(path: str, dataset: str, data_dir: Optional[str], split: st
         counts = res.output_spikes.reshape(len(labels), -1, steps).sum(-1)
         synops = synops_from_spikes(net, inputs, res.layer_spikes)
         backend = f"lava Loihi2SimCfg(select_tag='{select_tag}')"
-    elif always_on_channels(net):  # in memory: the always-on channel is appended
-        res = emulate(net, inputs, device=torch_device)
-        counts = res.output_counts.numpy()
-        synops = res.synops.mean(0).numpy()
-        backend = f"netx_export.emulate on {torch_device} (bit-exact with Lava fixed_pt)"
     else:
-        res, labels = emulate_dataset(net, data, device=torch_device)
+        if streamed:
+            res, labels = emulate_dataset(net, data, device=torch_device)
+        else:
+            res = emulate(net, inputs, device=torch_device)
         counts = res.output_counts.numpy()
         synops = res.synops.mean(0).numpy()
         backend = f"netx_export.emulate on {torch_device} (bit-exact with Lava fixed_pt)"

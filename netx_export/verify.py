@@ -17,8 +17,8 @@ import torch
 from lava_sast.device import resolve_device
 
 from .cli import finish, network_parser
-from .data_input import always_on_channels, load_inputs, with_always_on
-from .emulate import emulate, input_shape_of
+from .data_input import data_shape, load_inputs, with_always_on
+from .emulate import emulate
 from .lava_runner import run_lava
 from .netx_model import IntNetwork, load_int_network
 
@@ -60,13 +60,9 @@ def random_inputs(net: IntNetwork, samples: int, steps: int, p: float,
                   seed: int = 0) -> torch.Tensor:
     """``[samples, *input, steps]`` Bernoulli(``p``) spikes for ``net`` (its always-on
     channels appended, :func:`with_always_on`)."""
-    shape = input_shape_of(net)
-    k = always_on_channels(net)
     gen = torch.Generator().manual_seed(seed)
-    if k:
-        x = (torch.rand(samples, shape[0] - k, steps, generator=gen) < p).float()
-        return with_always_on(net, x)
-    return (torch.rand(samples, *shape, steps, generator=gen) < p).float()
+    x = (torch.rand(samples, *data_shape(net), steps, generator=gen) < p).float()
+    return with_always_on(net, x)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
